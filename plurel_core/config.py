@@ -1,0 +1,451 @@
+"""Every prior of the PluRel generator as validated data.
+
+A prior is a uniform range (:class:`IntRange`, :class:`FloatRange`) or a set of choices (a tuple
+of names or numbers). ``Config()`` is the "paper" preset of PLUREL_SPEC.md; other presets come by
+name from :meth:`Config.preset`. Validation names the field, the bad value and what is allowed,
+and runs before any work starts. Fields carry metadata (bounds, allowed options, a label) so that
+the app and the CLI build their widgets and flags from the model instead of repeating it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from plurel_core.graphs import DAG_LAYOUTS, EDGE_WEIGHT_LAWS, EXTENSION_LAYOUTS, PAPER_LAYOUTS
+from plurel_core.links import POPULARITY_LAWS
+from plurel_core.postprocess import TRANSFORMS
+from plurel_core.scm.activations import ACTIVATIONS
+from plurel_core.scm.mlp import AGGREGATIONS, INITIALIZATIONS
+from plurel_core.scm.sources import SOURCE_LAWS
+
+PROPAGATION_MODES = ("type_eager", "type_lazy")
+SOURCE_SCALES = (0.01, 0.1, 1.0, 10.0, 100.0)
+TS_PERIOD_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+WS_K_CHOICES = (2, 4, 6, 8)
+
+
+class ConfigError(ValueError):
+    """A config field is out of its allowed range; ``field`` is its dotted path."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+    @classmethod
+    def from_validation(cls, err: ValidationError) -> ConfigError:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"] if p not in ("__root__",))
+        msg = first["msg"].removeprefix("Value error, ")
+        # Errors raised by our own validators carry their field path as "path: message".
+        if ": " in msg and msg.split(": ", 1)[0].replace(".", "").replace("_", "").isalnum():
+            inner, msg = msg.split(": ", 1)
+            loc = f"{loc}.{inner}" if loc else inner
+        others = len(err.errors()) - 1
+        if others:
+            msg += f" (and {others} more error{'s' if others > 1 else ''})"
+        return cls(loc or "config", msg)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IntRange(_Frozen):
+    """Uniform integer prior U{lo..hi}, both ends included."""
+
+    lo: int
+    hi: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntRange:
+        if self.lo > self.hi:
+            raise ValueError(f"lo={self.lo} is greater than hi={self.hi}")
+        return self
+
+    def sample(self, rng) -> int:
+        return int(rng.integers(self.lo, self.hi + 1))
+
+
+class FloatRange(_Frozen):
+    """Uniform float prior U[lo, hi]."""
+
+    lo: float
+    hi: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FloatRange:
+        if not (self.lo <= self.hi):
+            raise ValueError(f"lo={self.lo} is greater than hi={self.hi}")
+        return self
+
+    def sample(self, rng) -> float:
+        return float(rng.uniform(self.lo, self.hi)) if self.hi > self.lo else float(self.lo)
+
+
+def _range_coerce(value: Any) -> Any:
+    """Accept ``(lo, hi)`` lists/tuples and plain numbers where a range is expected."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return {"lo": value[0], "hi": value[1]}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"lo": value, "hi": value}
+    return value
+
+
+def irange(lo: int, hi: int, *, bounds: tuple[int, int], label: str, help: str = "") -> Any:
+    return Field(
+        default=IntRange(lo=lo, hi=hi),
+        description=help or label,
+        json_schema_extra={"kind": "int_range", "bounds": list(bounds), "label": label},
+    )
+
+
+def frange(lo: float, hi: float, *, bounds: tuple[float, float], label: str, help: str = "") -> Any:
+    return Field(
+        default=FloatRange(lo=lo, hi=hi),
+        description=help or label,
+        json_schema_extra={"kind": "float_range", "bounds": list(bounds), "label": label},
+    )
+
+
+def choices(default: tuple, options: tuple, *, label: str, help: str = "") -> Any:
+    return Field(
+        default=tuple(default),
+        description=help or label,
+        json_schema_extra={"kind": "choices", "options": list(options), "label": label},
+    )
+
+
+def number(default: float, *, bounds: tuple[float, float], label: str, help: str = "", integer=False) -> Any:
+    return Field(
+        default=default,
+        description=help or label,
+        json_schema_extra={"kind": "int" if integer else "float", "bounds": list(bounds), "label": label},
+    )
+
+
+def flag(default: bool, *, label: str, help: str = "") -> Any:
+    return Field(default=default, description=help or label, json_schema_extra={"kind": "bool", "label": label})
+
+
+class _Section(_Frozen):
+    """A group of priors; validates bounds and option sets declared in field metadata."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _coerce_ranges(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, info in cls.model_fields.items():
+            extra = info.json_schema_extra or {}
+            if name in out and extra.get("kind") in ("int_range", "float_range"):
+                out[name] = _range_coerce(out[name])
+            if name in out and extra.get("kind") == "choices" and isinstance(out[name], list):
+                out[name] = tuple(out[name])
+        return out
+
+    @model_validator(mode="after")
+    def _check_declared(self):
+        for name, info in type(self).model_fields.items():
+            extra = info.json_schema_extra or {}
+            kind = extra.get("kind")
+            value = getattr(self, name)
+            if kind in ("int_range", "float_range", "int", "float"):
+                lo_b, hi_b = extra["bounds"]
+                vals = (value.lo, value.hi) if kind.endswith("range") else (value,)
+                for v in vals:
+                    if not (lo_b <= v <= hi_b):
+                        raise ValueError(f"{name}: value {v} is outside the allowed range [{lo_b}, {hi_b}]")
+            elif kind == "choices":
+                options = extra["options"]
+                if len(value) == 0:
+                    raise ValueError(f"{name}: choose at least one of {options}")
+                unknown = [v for v in value if v not in options]
+                if unknown:
+                    raise ValueError(f"{name}: unknown choice(s) {unknown}; allowed: {options}")
+                if len(set(value)) != len(value):
+                    raise ValueError(f"{name}: duplicate choices in {list(value)}")
+        return self
+
+
+class SchemaPriors(_Section):
+    """Stage 0 and 1: database-level draws and the schema DAG of tables."""
+
+    num_tables: IntRange = irange(3, 20, bounds=(1, 100), label="Tables")
+    table_layouts: tuple[str, ...] = choices(
+        ("BarabasiAlbert", "ReverseRandomTree", "WattsStrogatz"), DAG_LAYOUTS + EXTENSION_LAYOUTS,
+        label="Table layouts (schema DAG generators)",
+        help="Chain and Hub are extensions beyond the paper's seven generators.")
+    entity_rows: IntRange = irange(500, 1000, bounds=(1, 20_000_000), label="Entity table rows")
+    activity_rows: IntRange = irange(2000, 5000, bounds=(1, 50_000_000), label="Activity table rows")
+    feature_columns: IntRange = irange(3, 40, bounds=(1, 500), label="Feature columns per table")
+    feature_columns_exponent: float = number(1.0, bounds=(0.0, 5.0), label="Feature-count power law exponent",
+                                             help="P(k) ∝ k^-exponent over the feature-column range (paper: 1)")
+    categorical_share: float = number(0.5, bounds=(0.0, 1.0), label="Categorical column share")
+    num_categories: IntRange = irange(2, 10, bounds=(2, 1000), label="Categories per categorical column")
+    text_categories: IntRange = irange(5, 50, bounds=(2, 100_000), label="Distinct labels per text column (SQL schemas)")
+    start_date: str = Field(default="1990-01-01", description="Earliest possible day of the time span",
+                            json_schema_extra={"kind": "date", "label": "Time span from"})
+    end_date: str = Field(default="2025-01-01", description="Latest possible day of the time span",
+                          json_schema_extra={"kind": "date", "label": "Time span to"})
+    val_fraction: float = number(0.8, bounds=(0.0, 1.0), label="Validation cut-off (share of span)")
+    test_fraction: float = number(0.9, bounds=(0.0, 1.0), label="Test cut-off (share of span)")
+
+    @model_validator(mode="after")
+    def _dates(self) -> SchemaPriors:
+        import datetime as dt
+
+        try:
+            a = dt.date.fromisoformat(self.start_date)
+        except ValueError:
+            raise ValueError(f"start_date: {self.start_date!r} is not an ISO date (YYYY-MM-DD)") from None
+        try:
+            b = dt.date.fromisoformat(self.end_date)
+        except ValueError:
+            raise ValueError(f"end_date: {self.end_date!r} is not an ISO date (YYYY-MM-DD)") from None
+        if (b - a).days < 1:
+            raise ValueError(f"end_date: {self.end_date} must be at least one day after start_date {self.start_date}")
+        if self.val_fraction > self.test_fraction:
+            raise ValueError(f"val_fraction: {self.val_fraction} is greater than test_fraction {self.test_fraction}")
+        return self
+
+
+class GraphPriors(_Section):
+    """Parameters of the DAG generators, shared by stage 1 (schema) and stage 3 (SCM graphs)."""
+
+    edge_weight_laws: tuple[str, ...] = choices(EDGE_WEIGHT_LAWS, EDGE_WEIGHT_LAWS, label="Edge weight laws")
+    er_p: FloatRange = frange(0.3, 0.8, bounds=(0.0, 1.0), label="ErdosRenyi arc probability p")
+    ba_m: int = number(2, bounds=(1, 10), label="BarabasiAlbert edges per new node m", integer=True)
+    ba_sink_edge_dropout: float = number(0.4, bounds=(0.0, 1.0), label="BarabasiAlbert sink-edge dropout")
+    ba_leaf_flip: float = number(0.0, bounds=(0.0, 1.0), label="BarabasiAlbert leaf-edge flip probability")
+    ws_k: tuple[int, ...] = choices((2, 4), WS_K_CHOICES, label="WattsStrogatz neighbours k")
+    ws_rewire: FloatRange = frange(0.1, 0.3, bounds=(0.0, 1.0), label="WattsStrogatz rewiring p")
+    layered_depth: IntRange = irange(2, 8, bounds=(1, 50), label="Layered depth")
+    layered_edge_dropout: float = number(0.1, bounds=(0.0, 1.0), label="Layered edge dropout")
+
+
+class LinkPriors(_Section):
+    """Stage 2: hierarchical SBM for every foreign key, plus the parent-popularity extension."""
+
+    hsbm_levels: IntRange = irange(1, 5, bounds=(1, 10), label="HSBM levels L")
+    hsbm_clusters: IntRange = irange(1, 3, bounds=(1, 20), label="Clusters per level and side")
+    hsbm_diagonal: float = number(0.9, bounds=(0.0, 1.0), label="Block matrix diagonal value")
+    hsbm_off_diagonal: FloatRange = frange(0.001, 0.002, bounds=(0.0, 1.0), label="Block matrix off-diagonal values")
+    popularity_laws: tuple[str, ...] = choices(("constant",), POPULARITY_LAWS, label="Parent popularity law",
+                                               help="constant = the paper; lognormal and zipf weight parents (degree-corrected SBM)")
+    popularity_sigma: FloatRange = frange(1.0, 1.0, bounds=(0.0, 5.0), label="Lognormal popularity σ")
+    popularity_alpha: FloatRange = frange(1.0, 1.0, bounds=(0.0, 5.0), label="Zipf popularity exponent α")
+    null_fk_share: FloatRange = frange(0.05, 0.2, bounds=(0.0, 1.0), label="Missing share of nullable FKs (SQL schemas)")
+
+
+class ScmPriors(_Section):
+    """Stage 3: one structural causal model per table."""
+
+    scm_layouts: tuple[str, ...] = choices(DAG_LAYOUTS, DAG_LAYOUTS + EXTENSION_LAYOUTS, label="SCM graph layouts")
+    column_node_share: FloatRange = frange(0.3, 0.9, bounds=(0.01, 1.0), label="Column-node share q")
+    emb: int = number(32, bounds=(2, 256), label="Embedding width", integer=True)
+    mlp_layers: IntRange = irange(2, 4, bounds=(1, 8), label="MLP layers")
+    weight_density: FloatRange = frange(0.3, 1.0, bounds=(0.01, 1.0), label="Weight mask density")
+    initializations: tuple[str, ...] = choices(INITIALIZATIONS, INITIALIZATIONS, label="Weight initialisations")
+    activations: tuple[str, ...] = choices(ACTIVATIONS, ACTIVATIONS, label="Activations")
+    activation_log_scale: FloatRange = frange(-1.0, 1.0, bounds=(-5.0, 5.0), label="Activation log-scale")
+    noise_alpha: FloatRange = frange(0.5, 5.0, bounds=(0.01, 100.0), label="Node noise Beta α")
+    noise_beta: FloatRange = frange(0.5, 5.0, bounds=(0.01, 100.0), label="Node noise Beta β")
+    aggregations: tuple[str, ...] = choices(AGGREGATIONS, AGGREGATIONS, label="Aggregations")
+    propagation_modes: tuple[str, ...] = choices(PROPAGATION_MODES, PROPAGATION_MODES, label="Propagation modes")
+    lazy_permute_prob: FloatRange = frange(0.3, 1.0, bounds=(0.0, 1.0), label="Lazy: label permutation probability")
+    lazy_reverse_prob: FloatRange = frange(0.2, 0.8, bounds=(0.0, 1.0), label="Lazy: label reversal probability")
+    source_laws: tuple[str, ...] = choices(SOURCE_LAWS, SOURCE_LAWS, label="Source laws")
+    source_scales: tuple[float, ...] = choices(SOURCE_SCALES, SOURCE_SCALES, label="Source value scales")
+    source_beta_ab: FloatRange = frange(0.5, 5.0, bounds=(0.01, 100.0), label="Beta source α, β")
+    ts_trend_exponent: FloatRange = frange(0.0, 2.0, bounds=(0.0, 10.0), label="Trend exponent a")
+    ts_ar_rho: FloatRange = frange(0.0, 0.9, bounds=(0.0, 0.99), label="AR(1) ρ")
+    ts_period_fractions: tuple[float, ...] = choices(TS_PERIOD_FRACTIONS, TS_PERIOD_FRACTIONS, label="Cycle period (share of rows)")
+    ts_activity_noise: float = number(0.05, bounds=(0.0, 100.0), label="AR noise σ (activity tables)")
+    ts_entity_noise: float = number(1.0, bounds=(0.0, 100.0), label="AR noise σ (entity tables)")
+
+
+class PostprocessPriors(_Section):
+    """Post-processing applied per table after stage 3."""
+
+    transforms: tuple[str, ...] = choices(TRANSFORMS, TRANSFORMS, label="Numerical column transforms")
+    missing_rate: FloatRange = frange(0.01, 0.1, bounds=(0.0, 0.95), label="Missing-value rate r")
+    binarize: bool = flag(True, label="Binarize integer categoricals (label > 0)",
+                          help="The paper's pretraining target was binary; a column left constant is dropped.")
+
+
+SECTIONS = ("schema", "graphs", "links", "scm", "postprocess")
+
+
+class Config(_Frozen):
+    """All priors of the generator. ``Config()`` is the paper preset."""
+
+    name: str = Field(default="paper", description="Preset this config started from", max_length=64)
+    schema_: SchemaPriors = Field(default_factory=SchemaPriors, alias="schema")
+    graphs: GraphPriors = Field(default_factory=GraphPriors)
+    links: LinkPriors = Field(default_factory=LinkPriors)
+    scm: ScmPriors = Field(default_factory=ScmPriors)
+    postprocess: PostprocessPriors = Field(default_factory=PostprocessPriors)
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def __init__(self, **data: Any):
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise ConfigError.from_validation(err) from None
+
+    @property
+    def schema(self) -> SchemaPriors:  # noqa: D401 - reads like a field
+        return self.schema_
+
+    # --- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        if not isinstance(data, dict):
+            raise ConfigError("config", f"expected a JSON object, got {type(data).__name__}")
+        return cls(**data)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Config:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError("config", f"not valid JSON ({err.msg} at line {err.lineno})") from None
+        if isinstance(data, dict) and "config" in data and "seed" in data:
+            data = data["config"]  # the ZIP's config.json wraps the config with its seed
+        return cls.from_dict(data)
+
+    def digest(self, length: int = 8) -> str:
+        """Short stable hash of the config, for names of files and folders."""
+        return hashlib.sha256(self.to_json(indent=None).encode()).hexdigest()[:length]
+
+    # --- editing -------------------------------------------------------------------------
+    def get(self, path: str) -> Any:
+        section, field = _split_path(path)
+        return getattr(self.schema_ if section == "schema" else getattr(self, section), field)
+
+    def replace(self, **changes: Any) -> Config:
+        """Return a validated copy with dotted-path changes: ``cfg.replace(**{"schema.num_tables": (3, 5)})``."""
+        data = self.to_dict()
+        for path, value in changes.items():
+            if path == "name":
+                data["name"] = value
+                continue
+            section, field = _split_path(path)
+            if isinstance(value, BaseModel):
+                value = value.model_dump(mode="json")
+            data[section][field] = value
+        return Config.from_dict(data)
+
+    # --- presets -------------------------------------------------------------------------
+    @classmethod
+    def preset_names(cls) -> list[str]:
+        return list(PRESETS)
+
+    @classmethod
+    def preset(cls, name: str) -> Config:
+        if name not in PRESETS:
+            raise ConfigError("preset", f"unknown preset {name!r}; available: {list(PRESETS)}")
+        description, changes = PRESETS[name]
+        return Config().replace(name=name, **changes)
+
+    @classmethod
+    def preset_description(cls, name: str) -> str:
+        return PRESETS[name][0]
+
+
+def _split_path(path: str) -> tuple[str, str]:
+    parts = path.split(".")
+    if len(parts) != 2 or parts[0] not in SECTIONS:
+        raise ConfigError(path, f"unknown config field; use 'section.field' with section in {list(SECTIONS)}")
+    section_cls = SECTION_MODELS[parts[0]]
+    if parts[1] not in section_cls.model_fields:
+        raise ConfigError(path, f"unknown field; {parts[0]} has {list(section_cls.model_fields)}")
+    return parts[0], parts[1]
+
+
+SECTION_MODELS: dict[str, type[_Section]] = {
+    "schema": SchemaPriors,
+    "graphs": GraphPriors,
+    "links": LinkPriors,
+    "scm": ScmPriors,
+    "postprocess": PostprocessPriors,
+}
+
+
+class PriorSpec(BaseModel):
+    """Description of one knob, for building widgets and CLI flags."""
+
+    path: str
+    section: str
+    field: str
+    kind: Literal["int_range", "float_range", "choices", "int", "float", "bool", "date"]
+    label: str
+    help: str
+    bounds: tuple[float, float] | None = None
+    options: tuple[Any, ...] | None = None
+
+
+def prior_specs() -> list[PriorSpec]:
+    """Every knob of the config, section by section, in declaration order."""
+    specs = []
+    for section, model in SECTION_MODELS.items():
+        for field, info in model.model_fields.items():
+            extra = info.json_schema_extra or {}
+            specs.append(PriorSpec(
+                path=f"{section}.{field}", section=section, field=field, kind=extra["kind"],
+                label=extra.get("label", field), help=info.description or "",
+                bounds=tuple(extra["bounds"]) if "bounds" in extra else None,
+                options=tuple(extra["options"]) if "options" in extra else None,
+            ))
+    return specs
+
+
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "paper": ("The priors of the PluRel paper (arXiv 2602.04029): 3-20 tables, 500-5000 rows per table.", {}),
+    "demo": (
+        "A small database for teaching: 3-6 tables of a few hundred rows, few columns.",
+        {
+            "schema.num_tables": (3, 6),
+            "schema.entity_rows": (100, 200),
+            "schema.activity_rows": (200, 400),
+            "schema.feature_columns": (3, 8),
+        },
+    ),
+    "chain": (
+        "Long foreign-key chains (extension layout Chain): each table refers to the one before it.",
+        {
+            "schema.num_tables": (8, 15),
+            "schema.table_layouts": ("Chain",),
+            "schema.entity_rows": (300, 600),
+            "schema.activity_rows": (1000, 2000),
+            "schema.feature_columns": (3, 12),
+        },
+    ),
+    "hub": (
+        "One hub entity table referenced by many activity tables (extension layout Hub), "
+        "with heavy-tailed Zipf parent popularity.",
+        {
+            "schema.num_tables": (5, 12),
+            "schema.table_layouts": ("Hub",),
+            "schema.entity_rows": (500, 1000),
+            "schema.activity_rows": (2000, 5000),
+            "schema.feature_columns": (3, 12),
+            "links.popularity_laws": ("zipf",),
+            "links.popularity_alpha": (1.0, 1.5),
+            "links.hsbm_levels": (1, 2),
+        },
+    ),
+}
