@@ -1,0 +1,350 @@
+"""The pipeline: ``generate(config, seed) -> Database``.
+
+Stage 1 draws (or takes) a schema, stage 2 links child rows to parent rows, stage 3 runs one SCM
+per table in topological generations, then post-processing. Each stage and table has its own
+random stream (:mod:`plurel_core.random`), so the result is a pure function of config and seed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from plurel_core import random as streams
+from plurel_core.config import Config, ConfigError
+from plurel_core.database import ColumnMeta, Database, LinkTrace, Table, Trace
+from plurel_core.links import distinct_combinations, popularity, sample_hsbm, sample_parent_index
+from plurel_core.postprocess import apply_transform, binarize, is_constant, missing_count, set_missing
+from plurel_core.schema import Schema, TableSpec, sample_schema
+from plurel_core.scm.model import ForeignInput, ScmColumn, run_scm
+
+
+class SizeError(ValueError):
+    """The database a config would make exceeds the given budget; the message holds the estimate."""
+
+
+@dataclass
+class _Sized:
+    schema: Schema
+    rows: dict[str, int]
+
+
+def _resolve_schema(cfg: Config, seed: int, schema: Schema | None) -> _Sized:
+    if schema is None:
+        schema = sample_schema(cfg, streams.stream(seed, streams.SCHEMA))
+    rows = {}
+    for name, t in schema.tables.items():
+        if t.n_rows is not None:
+            rows[name] = int(t.n_rows)
+        else:
+            prior = cfg.schema.activity_rows if t.kind == "activity" else cfg.schema.entity_rows
+            rows[name] = prior.sample(streams.stream(seed, streams.SCHEMA, 1, t.node_id))
+    for name, t in schema.tables.items():
+        if t.composite_key:
+            cap = math.prod(rows[fk.parent] for fk in t.fkeys if fk.column in t.composite_key)
+            rows[name] = min(rows[name], cap)
+    return _Sized(schema, rows)
+
+
+def _width(t: TableSpec) -> int:
+    return (t.pkey is not None) + len(t.fkeys) + len(t.features) + (t.time_col is not None and
+                                                                    t.time_col not in {c.name for c in t.features})
+
+
+def estimate_cells(config: Config, seed: int = 0, schema: Schema | None = None) -> int:
+    """Cells of the database for this config and seed (stage 1 only, cheap)."""
+    sized = _resolve_schema(config, seed, schema)
+    return sum(sized.rows[n] * _width(t) for n, t in sized.schema.tables.items())
+
+
+def estimate_bytes(config: Config, seed: int = 0, schema: Schema | None = None) -> int:
+    """Peak memory estimate: the tables twice over, plus the largest SCM working set."""
+    sized = _resolve_schema(config, seed, schema)
+    cells = sum(sized.rows[n] * _width(t) for n, t in sized.schema.tables.items())
+    emb = config.scm.emb
+    scm_peak = 0
+    for name, t in sized.schema.tables.items():
+        m = len(t.features)
+        nodes = m + math.ceil(m / max(config.scm.column_node_share.lo, 1e-3)) + 3
+        scm_peak = max(scm_peak, sized.rows[name] * (nodes * 8 + 16 * emb * 4))
+    return 16 * cells + scm_peak + 50_000_000
+
+
+def _time_span(cfg: Config, seed: int) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+    rng = streams.stream(seed, streams.DATABASE)
+    start = pd.Timestamp(cfg.schema.start_date)
+    days = (pd.Timestamp(cfg.schema.end_date) - start).days
+    a, b = np.sort(rng.choice(days + 1, size=2, replace=False))
+    lo, hi = start + pd.Timedelta(days=int(a)), start + pd.Timedelta(days=int(b))
+    span = (hi - lo).days
+    val = lo + pd.Timedelta(days=int(np.floor(cfg.schema.val_fraction * span)))
+    test = lo + pd.Timedelta(days=int(np.floor(cfg.schema.test_fraction * span)))
+    return lo, hi, val, test
+
+
+def _link(cfg: Config, seed: int, t: TableSpec, fk_pos: int, n_parent: int, n_child: int):
+    lp = cfg.links
+    rng = streams.stream(seed, streams.LINKS, t.node_id, fk_pos)
+    hsbm = sample_hsbm(lp, rng)
+    law = str(rng.choice(list(lp.popularity_laws)))
+    param = {"lognormal": lp.popularity_sigma, "zipf": lp.popularity_alpha}.get(law)
+    param = param.sample(rng) if param is not None else None
+    theta = popularity(law, param, n_parent, rng)
+    parent, pblock, cblock = sample_parent_index(n_parent, n_child, hsbm, theta, rng)
+    return hsbm, law, param, theta, parent, pblock, cblock, rng
+
+
+def _stage2(cfg: Config, seed: int, sized: _Sized) -> tuple[dict[str, LinkTrace], dict[str, int], list[str]]:
+    links: dict[str, LinkTrace] = {}
+    rows = dict(sized.rows)
+    notes: list[str] = []
+    for name, t in sized.schema.tables.items():
+        drawn = {}
+        for pos, fk in enumerate(t.fkeys):
+            n_parent = rows[fk.parent]
+            if n_parent < 1:
+                raise ConfigError("schema", f"table {fk.parent!r} has no rows for {name}.{fk.column} to refer to")
+            drawn[fk.column] = (pos, fk, *_link(cfg, seed, t, pos, n_parent, rows[name]))
+        keep = np.ones(rows[name], dtype=bool)
+        if t.composite_key:
+            key_cols = [c for c in t.composite_key if c in drawn]
+            if key_cols:
+                last = drawn[key_cols[-1]]
+                hsbm, theta, rng = last[2], last[5], last[-1]
+                n_parent = rows[last[1].parent]
+
+                def resample(idx, hsbm=hsbm, theta=theta, rng=rng, n_parent=n_parent, n=rows[name]):
+                    return sample_parent_index(n_parent, n, hsbm, theta, rng)[0][idx]
+
+                cols = [drawn[c][6] for c in key_cols]
+                keep = distinct_combinations(cols, resample)
+                if not keep.all():
+                    notes.append(f"{name}: {int((~keep).sum())} rows dropped to keep key {t.composite_key} distinct")
+        for col, (pos, fk, hsbm, law, param, theta, parent, pblock, cblock, rng) in drawn.items():
+            parent = parent[keep]
+            cblock = cblock[keep]
+            null_share = 0.0
+            if fk.nullable and col not in t.composite_key:
+                null_share = cfg.links.null_fk_share.sample(rng)
+                k = int(np.floor(null_share * len(parent)))
+                parent = parent.copy()
+                parent[rng.permutation(len(parent))[:k]] = -1
+            links[f"{name}.{col}"] = LinkTrace(
+                child=name, parent=fk.parent, fkey_col=col, parent_index=parent, levels=hsbm.levels,
+                h_parent=hsbm.h_parent, h_child=hsbm.h_child, parent_block=pblock, child_block=cblock,
+                block_matrices=hsbm.matrices, popularity_law=law, popularity_param=param,
+                null_share=null_share, deferred=fk.deferred,
+            )
+        rows[name] = int(keep.sum())
+    return links, rows, notes
+
+
+def _scm_columns(t: TableSpec, cfg: Config, seed: int) -> tuple[list[ScmColumn], dict[str, tuple[str, ...]]]:
+    """Feature columns the SCM makes, and the labels of text / boolean / enum columns."""
+    rng = streams.stream(seed, streams.SCHEMA, 2, t.node_id)
+    cols, labels = [], {}
+    for c in t.features:
+        if c.kind == "numerical":
+            cols.append(ScmColumn(c.name, "numerical"))
+        elif c.kind == "time":
+            continue
+        elif c.kind == "boolean":
+            cols.append(ScmColumn(c.name, "categorical", 2))
+            labels[c.name] = (False, True)
+        elif c.labels:
+            cols.append(ScmColumn(c.name, "categorical", len(c.labels)))
+            labels[c.name] = tuple(c.labels)
+        elif c.kind == "text":
+            k = c.n_categories or cfg.schema.text_categories.sample(rng)
+            cols.append(ScmColumn(c.name, "categorical", k))
+            labels[c.name] = tuple(f"{c.name}_{i}" for i in range(k))
+        else:
+            cols.append(ScmColumn(c.name, "categorical", c.n_categories or cfg.schema.num_categories.sample(rng)))
+    return cols, labels
+
+
+def generate(
+    config: Config | None = None,
+    seed: int = 0,
+    schema: Schema | None = None,
+    *,
+    max_cells: int | None = None,
+    max_bytes: int | None = None,
+) -> Database:
+    """A database drawn from the config's priors; the same config and seed give the same bytes."""
+    cfg = config if config is not None else Config()
+    if not isinstance(cfg, Config):
+        raise TypeError(f"config: expected plurel_core.Config, got {type(cfg).__name__}")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    sized = _resolve_schema(cfg, seed, schema)
+    cells = sum(sized.rows[n] * _width(t) for n, t in sized.schema.tables.items())
+    if max_cells is not None and cells > max_cells:
+        raise SizeError(f"this config and seed make about {cells:,} cells, over the budget of {max_cells:,}")
+    if max_bytes is not None:
+        need = estimate_bytes(cfg, seed, sized.schema)
+        if need > max_bytes:
+            raise SizeError(f"this config and seed need about {need / 1e9:.2f} GB, over the budget of "
+                            f"{max_bytes / 1e9:.2f} GB ({cells:,} cells)")
+    lo, hi, val, test = _time_span(cfg, seed)
+    timings["stage1"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    links, rows, notes = _stage2(cfg, seed, sized)
+    timings["stage2"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    schema_ = sized.schema
+    raw: dict[str, dict[str, np.ndarray]] = {}
+    raw_kinds: dict[str, dict[str, tuple[str, int | None]]] = {}
+    scm_traces = {}
+    labels_of: dict[str, dict[str, tuple]] = {}
+    for generation in schema_.generation_order():
+        for name in generation:
+            t = schema_.tables[name]
+            cols, labels = _scm_columns(t, cfg, seed)
+            labels_of[name] = labels
+            foreign = []
+            for fk in t.fkeys:
+                if fk.deferred or fk.parent == name:
+                    continue
+                pcols = [(c, raw[fk.parent][c], *raw_kinds[fk.parent][c]) for c in raw[fk.parent]]
+                foreign.append(ForeignInput(fk.parent, links[f"{name}.{fk.column}"].parent_index, pcols))
+            values, trace = run_scm(name, cols, rows[name], t.kind == "activity", foreign, cfg,
+                                    streams.stream(seed, streams.SCM, t.node_id))
+            raw[name] = values
+            raw_kinds[name] = {c.name: (c.kind, c.k) for c in cols}
+            scm_traces[name] = trace
+    timings["stage3"] = time.perf_counter() - t2
+
+    t3 = time.perf_counter()
+    tables = {}
+    table_priors = {}
+    for generation in schema_.generation_order():
+        for name in generation:
+            t = schema_.tables[name]
+            tables[name], table_priors[name] = _assemble(
+                cfg, seed, t, rows[name], raw[name], raw_kinds[name], labels_of[name], links, lo, hi)
+            for node, attrs in scm_traces[name].graph.nodes(data=True):
+                if attrs.get("column") in tables[name].columns:
+                    tables[name].columns[attrs["column"]].node = int(node)
+            table_priors[name].update(scm_layout=scm_traces[name].layout, scm_mode=scm_traces[name].mode,
+                                      column_node_share=scm_traces[name].column_node_share,
+                                      scm_nodes=scm_traces[name].graph.number_of_nodes(),
+                                      scm_edges=scm_traces[name].graph.number_of_edges())
+    timings["postprocess"] = time.perf_counter() - t3
+    timings["total"] = time.perf_counter() - t0
+
+    graph = nx.DiGraph()
+    for gen_idx, generation in enumerate(schema_.generation_order()):
+        for name in generation:
+            graph.add_node(name, kind=schema_.tables[name].kind, rows=rows[name],
+                           node_id=schema_.tables[name].node_id, generation=gen_idx)
+    for name, t in schema_.tables.items():
+        for fk in t.fkeys:
+            if fk.parent != name:
+                graph.add_edge(fk.parent, name, fkey_col=fk.column, deferred=fk.deferred)
+    priors = {
+        "database": {
+            "num_tables": len(schema_.tables), "table_layout": schema_.layout, "schema_source": schema_.source,
+            "min_timestamp": str(lo.date()), "max_timestamp": str(hi.date()),
+            "num_foreign_keys": len(links), **{f"layout_{k}": v for k, v in schema_.layout_params.items()},
+        },
+        "tables": table_priors,
+        "links": {k: {"levels": v.levels, "h_parent": v.h_parent, "h_child": v.h_child,
+                      "popularity_law": v.popularity_law, "popularity_param": v.popularity_param,
+                      "null_share": v.null_share} for k, v in links.items()},
+    }
+    trace = Trace(
+        schema_graph=graph, table_layout=schema_.layout, table_layout_params=dict(schema_.layout_params),
+        links=links, scm=scm_traces, priors=priors, min_timestamp=lo, max_timestamp=hi,
+        val_timestamp=val, test_timestamp=test, timings=timings, notes=list(schema_.notes) + notes,
+    )
+    return Database(tables=tables, config=cfg, seed=int(seed), trace=trace)
+
+
+def _assemble(cfg, seed, t: TableSpec, n, raw, raw_kinds, labels, links, lo, hi):
+    """Keys, post-processed features and time columns of one table, in its column order."""
+    pp = cfg.postprocess
+    rng = streams.stream(seed, streams.POSTPROCESS, t.node_id)
+    data: dict[str, object] = {}
+    meta: dict[str, ColumnMeta] = {}
+    if t.pkey is not None:
+        data[t.pkey] = np.arange(n, dtype=np.int64)
+        meta[t.pkey] = ColumnMeta("pkey")
+    fkeys = {}
+    for fk in t.fkeys:
+        idx = links[f"{t.name}.{fk.column}"].parent_index
+        nulls = int((idx < 0).sum())
+        if nulls:
+            col = pd.array(idx, dtype="Int64")
+            col[idx < 0] = pd.NA
+            data[fk.column] = col
+        else:
+            data[fk.column] = idx
+        meta[fk.column] = ColumnMeta("fkey", missing=nulls)
+        fkeys[fk.column] = fk.parent
+    missing_rate = pp.missing_rate.sample(rng)
+    n_missing = missing_count(missing_rate, n)
+    spec_by_name = {c.name: c for c in t.features}
+    dropped = []
+    for name, values in raw.items():
+        kind, _k = raw_kinds[name]
+        spec = spec_by_name[name]
+        if kind == "numerical":
+            transform = str(rng.choice(list(pp.transforms)))
+            x = set_missing(apply_transform(transform, values), n_missing, rng)
+            if pp.binarize and is_constant(x):
+                dropped.append(name)
+                continue
+            data[name] = x
+            meta[name] = ColumnMeta("numerical", transform=transform, missing=n_missing)
+        elif name in labels:
+            lab = labels[name]
+            if spec.kind == "boolean":
+                data[name] = pd.array(np.asarray(lab, dtype=bool)[values], dtype="boolean")
+                meta[name] = ColumnMeta("boolean", categories=[False, True])
+            else:
+                data[name] = pd.array(np.asarray(lab, dtype=object)[values], dtype="string")
+                meta[name] = ColumnMeta("text" if spec.kind == "text" else "categorical", categories=list(lab))
+        else:
+            k = raw_kinds[name][1]
+            if pp.binarize:
+                values = binarize(values)
+                if is_constant(values):
+                    dropped.append(name)
+                    continue
+                meta[name] = ColumnMeta("categorical", categories=[0, 1], binarized=True)
+            else:
+                meta[name] = ColumnMeta("categorical", categories=list(range(k)))
+            data[name] = values
+    times = [c for c in t.features if c.kind == "time"]
+    if t.time_col is not None:
+        stamps = pd.date_range(lo, hi, periods=n) if n > 1 else pd.DatetimeIndex([lo] * n)
+        data[t.time_col] = stamps.values.astype("datetime64[ns]")
+        meta[t.time_col] = ColumnMeta("time")
+        for c in times:
+            if c.name == t.time_col:
+                continue
+            mean_days = float(rng.uniform(1.0, 90.0))
+            lag = pd.to_timedelta(rng.exponential(mean_days, n) * 86400.0 + 1.0, unit="s").values
+            data[c.name] = (stamps.values + lag).astype("datetime64[s]").astype("datetime64[ns]")
+            meta[c.name] = ColumnMeta("time", note=f"time column {t.time_col} plus a random lag (mean {mean_days:.1f} days)")
+    order = [c for c in (t.column_order or ()) if c in data] + [c for c in data if c not in (t.column_order or ())]
+    df = pd.DataFrame({c: data[c] for c in order})
+    if len(df) != n:
+        raise AssertionError(f"{t.name}: built {len(df)} rows, expected {n}")
+    priors = {
+        "kind": t.kind, "rows": n, "feature_columns": len(t.features),
+        "categorical_columns": sum(1 for c in t.features if c.kind != "numerical"),
+        "missing_rate": missing_rate, "missing_per_numerical_column": n_missing, "dropped_columns": dropped,
+    }
+    table = Table(df=df, pkey_col=t.pkey, fkey_col_to_pkey_table=fkeys, time_col=t.time_col, kind=t.kind,
+                  columns={c: meta[c] for c in order}, composite_key=tuple(t.composite_key))
+    return table, priors

@@ -1,0 +1,441 @@
+"""Plotly figures and the pyvis schema graph, built from a Database (pure functions).
+
+Every figure has a title and labelled axes and shares one look (:data:`TEMPLATE`, colours
+below). The schema graph is a self-contained HTML page: vis-network is inlined and no remote
+URL is left in it, so the app works offline.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import json
+import math
+import re
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from plurel_core import stats
+
+TEMPLATE = "plotly_white"
+ENTITY_COLOR = "#4c6ef5"
+ACTIVITY_COLOR = "#f08c00"
+NUMERICAL_COLOR = "#4c6ef5"
+CATEGORICAL_COLOR = "#2f9e44"
+LATENT_COLOR = "#adb5bd"
+ACCENT_COLOR = "#e03131"
+PALETTE = ["#4c6ef5", "#f08c00", "#2f9e44", "#e03131", "#7048e8", "#1098ad", "#d6336c", "#5c940d"]
+FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
+
+
+def _style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None,
+           height: int | None = None, legend: bool | None = None) -> go.Figure:
+    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0, xanchor="left", font=dict(size=16)),
+                      font=FONT, colorway=PALETTE, margin=dict(l=60, r=20, t=60, b=55))
+    if x is not None:
+        fig.update_xaxes(title_text=x)
+    if y is not None:
+        fig.update_yaxes(title_text=y)
+    if height is not None:
+        fig.update_layout(height=height)
+    if legend is not None:
+        fig.update_layout(showlegend=legend)
+    return fig
+
+
+# --- overview ---------------------------------------------------------------------------------
+def timings_figure(db) -> go.Figure:
+    t = stats.timings(db)
+    stages = [k for k in ("stage1", "stage2", "stage3", "postprocess") if k in t]
+    labels = {"stage1": "1 · schema", "stage2": "2 · foreign keys", "stage3": "3 · features",
+              "postprocess": "post-processing"}
+    fig = go.Figure(go.Bar(x=[t[s] for s in stages], y=[labels[s] for s in stages], orientation="h",
+                           marker_color=PALETTE[: len(stages)],
+                           text=[f"{t[s]:.3f} s" for s in stages], textposition="auto"))
+    fig.update_yaxes(autorange="reversed")
+    return _style(fig, f"Seconds per stage (total {t.get('total', sum(t[s] for s in stages)):.2f} s)",
+                  "seconds", "stage", height=260)
+
+
+def timeline_figure(db) -> go.Figure:
+    """The database's time span with the validation and test cut-offs, and activity tables."""
+    tr = db.trace
+    fig = go.Figure()
+    spans = [("train", tr.min_timestamp, tr.val_timestamp, "#dbe4ff"),
+             ("validation", tr.val_timestamp, tr.test_timestamp, "#fff3bf"),
+             ("test", tr.test_timestamp, tr.max_timestamp, "#ffe3e3")]
+    for name, a, b, color in spans:
+        fig.add_trace(go.Bar(x=[(b - a).total_seconds() * 1000.0], y=["span"], base=[a], orientation="h",
+                             name=name, marker_color=color, marker_line_color="#495057", marker_line_width=1,
+                             hovertemplate=f"{name}: {a.date()} → {b.date()}<extra></extra>"))
+    for name, t in db.tables.items():
+        if t.time_col and len(t.df):
+            col = t.df[t.time_col]
+            fig.add_trace(go.Scatter(x=[col.min(), col.max()], y=[name, name], mode="lines+markers",
+                                     line=dict(color=ACTIVITY_COLOR, width=4), showlegend=False,
+                                     hovertemplate=f"{name}: %{{x}}<extra></extra>"))
+    for label, ts in (("val", tr.val_timestamp), ("test", tr.test_timestamp)):
+        fig.add_vline(x=ts, line_dash="dash", line_color=ACCENT_COLOR)
+        fig.add_annotation(x=ts, y=1.02, yref="paper", text=f"{label} {ts.date()}", showarrow=False,
+                           font=dict(color=ACCENT_COLOR, size=11), xanchor="left")
+    fig.update_xaxes(type="date")
+    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=-0.25))
+    n_rows = 1 + sum(1 for t in db.tables.values() if t.time_col)
+    return _style(fig, f"Time span {tr.min_timestamp.date()} → {tr.max_timestamp.date()}", "time", "table",
+                  height=max(220, 90 + 28 * n_rows))
+
+
+# --- schema graph (pyvis) ---------------------------------------------------------------------
+def _table_tooltip(db, name: str) -> str:
+    t = db.tables[name]
+    lines = [f"{name} ({t.kind}, {len(t.df):,} rows)"]
+    for col, meta in t.columns.items():
+        mark = ""
+        if meta.kind == "pkey" or col == t.pkey_col:
+            mark = " [PK]"
+        elif meta.kind == "fkey" or col in t.fkey_col_to_pkey_table:
+            mark = f" [FK → {t.fkey_col_to_pkey_table.get(col, '?')}]"
+            if col in t.composite_key:
+                mark += " [PK part]"
+        elif col == t.time_col:
+            mark = " [time]"
+        detail = meta.kind
+        if meta.kind == "categorical" and meta.categories is not None:
+            detail += f", {len(meta.categories)} cat."
+        if meta.transform and meta.transform != "identity":
+            detail += f", {meta.transform}"
+        lines.append(f"  {col}: {detail}{mark}")
+    if len(lines) > 42:
+        lines = lines[:41] + [f"  … {len(lines) - 41} more columns"]
+    return "\n".join(lines)
+
+
+def _strip_remote(html: str) -> str:
+    """Remove remote <link>/<script src> tags and neutralise https:// text in inlined code."""
+    html = re.sub(r"<link[^>]*href=\"https?://[^>]*>", "", html, flags=re.S)
+    html = re.sub(r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>", "", html, flags=re.S)
+    # Remaining https:// strings are licence comments and an error message in vis-network.
+    return html.replace("https://", "")
+
+
+def schema_graph_html(db, height: int = 560, key: str = "") -> str:
+    """The table DAG as a self-contained pyvis page (vis-network inlined, no remote URL).
+
+    Entity tables are blue dots, activity tables orange diamonds, sizes grow with rows, arrows
+    point parent -> child, x = topological generation; nodes can be dragged; hover lists columns.
+    """
+    from pyvis.network import Network
+
+    g = db.trace.schema_graph
+    names = [n for n in db.tables if n in g] + [n for n in g if n not in db.tables]
+    pos = stats.generation_positions(g, spacing_x=220.0, spacing_y=120.0, generation_attr="generation")
+    max_rows = max([len(t.df) for t in db.tables.values()] + [1])
+    net = Network(height=f"{height}px", width="100%", directed=True, cdn_resources="in_line", bgcolor="#ffffff")
+    for name in names:
+        t = db.tables.get(name)
+        rows = len(t.df) if t is not None else int(g.nodes[name].get("rows", 0))
+        kind = t.kind if t is not None else g.nodes[name].get("kind", "entity")
+        color = ACTIVITY_COLOR if kind == "activity" else ENTITY_COLOR
+        x, y = pos.get(name, (0.0, 0.0))
+        net.add_node(name, label=f"{name}\n{rows:,} rows", title=_table_tooltip(db, name) if t is not None else name,
+                     color={"background": color, "border": "#343a40",
+                            "highlight": {"background": color, "border": "#000000"}},
+                     shape="diamond" if kind == "activity" else "dot",
+                     size=float(12 + 26 * math.sqrt(rows / max_rows)), x=float(x), y=float(y),
+                     font={"size": 14, "face": "system-ui, sans-serif", "color": "#212529"},
+                     kind=kind, rows=int(rows))
+    for child, col, parent in db.foreign_keys:
+        if parent in g and child in g:
+            net.add_edge(parent, child, title=f"{child}.{col} → {parent}", color="#868e96",
+                         arrows="to", width=1.5, smooth={"type": "curvedCW", "roundness": 0.08})
+    options = {
+        "physics": {"enabled": False},
+        "interaction": {"hover": True, "dragNodes": True, "dragView": True, "zoomView": True,
+                        "tooltipDelay": 80, "navigationButtons": False},
+        "nodes": {"borderWidth": 1.5},
+        "edges": {"arrows": {"to": {"enabled": True, "scaleFactor": 0.8}}},
+    }
+    net.set_options(json.dumps(options))
+    page = net.generate_html(notebook=False)
+    page = _strip_remote(page)
+    legend = (
+        "<div id='plurel-legend' style='position:absolute;top:8px;left:10px;z-index:5;"
+        "background:rgba(255,255,255,.92);border:1px solid #dee2e6;border-radius:6px;"
+        "padding:6px 10px;font:12px system-ui,sans-serif;color:#343a40'>"
+        f"<span style='color:{ENTITY_COLOR};font-size:15px'>●</span> entity table &nbsp; "
+        f"<span style='color:{ACTIVITY_COLOR};font-size:15px'>◆</span> activity table &nbsp; "
+        "→ parent to child (FK) &nbsp; size ∝ √rows · x = generation</div>"
+        f"<div id='plurel-db' data-db='{_html.escape(key or db.name)}' data-nodes='{len(names)}' "
+        "style='display:none'></div>"
+    )
+    style = ("<style>body{margin:0;font-family:system-ui,sans-serif} .card{border:0!important}"
+             "#mynetwork{border:1px solid #e9ecef!important;border-radius:8px;float:none!important}"
+             "div.vis-tooltip{white-space:pre;font:12px ui-monospace,Menlo,Consolas,monospace;"
+             "background:#fff;border:1px solid #ced4da;border-radius:6px;padding:6px 8px;"
+             "box-shadow:0 2px 8px rgba(0,0,0,.12)}</style>")
+    page = page.replace("<body>", "<body><div style='position:relative'>" + legend, 1)
+    page = page.replace("</body>", "</div></body>", 1)
+    page = page.replace("</head>", style + "</head>", 1)
+    return page
+
+
+# --- foreign keys -------------------------------------------------------------------------------
+def _fk_counts(db, key: str | None) -> list[tuple[str, np.ndarray]]:
+    keys = stats.fk_keys(db) if key is None else [key]
+    return [(stats.fk_label(db, k), stats.fk_degrees(db, k)) for k in keys]
+
+
+def degree_histogram(db, key: str | None = None) -> go.Figure:
+    """Histogram of children per parent row for one FK, or all FKs overlaid (key=None)."""
+    fig = go.Figure()
+    series = _fk_counts(db, key)
+    for i, (label, counts) in enumerate(series):
+        fig.add_trace(go.Histogram(x=counts, name=label, opacity=0.75 if len(series) > 1 else 1.0,
+                                   marker_color=PALETTE[i % len(PALETTE)],
+                                   histnorm="probability" if len(series) > 1 else None))
+    fig.update_layout(barmode="overlay", bargap=0.05)
+    title = "Children per parent row" + (" — all foreign keys" if key is None else f" — {series[0][0]}" if series else "")
+    return _style(fig, title, "children per parent row",
+                  "share of parent rows" if len(series) > 1 else "parent rows", height=380)
+
+
+def degree_ccdf(db, key: str | None = None) -> go.Figure:
+    """P(children >= k) against k on log-log axes (k >= 1)."""
+    fig = go.Figure()
+    for i, (label, counts) in enumerate(_fk_counts(db, key)):
+        ks, p = stats.ccdf(counts)
+        keep = ks >= 1
+        fig.add_trace(go.Scatter(x=ks[keep], y=p[keep], mode="lines+markers", name=label,
+                                 line=dict(shape="hv", color=PALETTE[i % len(PALETTE)]), marker=dict(size=4)))
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(type="log")
+    return _style(fig, "Complementary CDF of children per parent (log-log)", "children k",
+                  "P(children ≥ k)", height=380)
+
+
+def block_heatmap(db, key: str) -> go.Figure:
+    """Child rows by child block x parent block of the parent they picked."""
+    tab = stats.block_crosstab(db, key)
+    fig = go.Figure(go.Heatmap(z=tab.to_numpy(), x=[f"P{c}" for c in tab.columns], y=[f"C{r}" for r in tab.index],
+                               colorscale="Blues", colorbar=dict(title="child rows"),
+                               hovertemplate="child block %{y}, parent block %{x}: %{z} rows<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return _style(fig, f"HSBM block structure — {stats.fk_label(db, key)}", "parent block (finest level)",
+                  "child block (finest level)", height=420)
+
+
+# --- columns -----------------------------------------------------------------------------------
+def column_figure(db, table: str, col: str) -> go.Figure:
+    """Histogram (numerical, time) or bar chart (categorical, text, boolean) of one column."""
+    t = db.tables[table]
+    meta = t.columns[col]
+    s = t.df[col]
+    miss = stats.missing_share(s)
+    kind = meta.kind
+    parts = [kind]
+    if meta.transform:
+        parts.append(f"transform {meta.transform}")
+    if meta.binarized:
+        parts.append("binarized")
+    parts.append(f"{miss:.1%} missing")
+    title = f"{col} <span style='font-size:12px;color:#868e96'>({', '.join(parts)})</span>"
+    if kind in ("categorical", "text", "boolean") or (s.dtype == object):
+        vc = s.astype("object").where(s.notna(), None).dropna().astype(str).value_counts()
+        if len(vc) > 30:
+            vc = vc.iloc[:30]
+        order = sorted(vc.index, key=lambda v: (len(v), v)) if kind == "categorical" else list(vc.index)
+        fig = go.Figure(go.Bar(x=order, y=vc.loc[order].to_numpy(), marker_color=CATEGORICAL_COLOR))
+        fig.update_xaxes(type="category")
+        return _style(fig, title, "value", "rows", height=300)
+    fig = go.Figure(go.Histogram(x=s.dropna(), nbinsx=40, marker_color=NUMERICAL_COLOR))
+    return _style(fig, title, "value" if kind != "time" else "time", "rows", height=300)
+
+
+def columns_over_time(db, table: str, cols: list[str] | None = None, max_points: int = 4000) -> go.Figure:
+    """Feature columns of an activity table against its timestamp (one panel per column)."""
+    t = db.tables[table]
+    if t.time_col is None:
+        raise ValueError(f"{table} has no time column")
+    cols = [c for c in (t.feature_cols if cols is None else cols) if c != t.time_col][:12]
+    step = max(1, len(t.df) // max_points)
+    df = t.df.iloc[::step]
+    n = max(1, len(cols))
+    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=min(0.04, 0.3 / n),
+                        subplot_titles=cols or ["(no feature columns)"])
+    num = stats.numeric_frame(t, cols).iloc[::step] if cols else pd.DataFrame()
+    for i, col in enumerate(cols, start=1):
+        kind = t.columns[col].kind
+        fig.add_trace(go.Scattergl(x=df[t.time_col], y=num[col], mode="markers",
+                                   marker=dict(size=3, color=CATEGORICAL_COLOR if kind != "numerical" else NUMERICAL_COLOR),
+                                   name=col, showlegend=False), row=i, col=1)
+        fig.update_yaxes(title_text="code" if kind != "numerical" else "value", row=i, col=1)
+    fig.update_xaxes(title_text=t.time_col, row=n, col=1)
+    fig.update_annotations(font_size=12)
+    _style(fig, f"{table}: columns over {t.time_col}", height=max(300, 130 * n + 80))
+    fig.update_xaxes(title_text=t.time_col)
+    return fig
+
+
+def correlation_heatmap(db, table: str) -> go.Figure:
+    t = db.tables[table]
+    corr = stats.correlation(t)
+    fig = go.Figure(go.Heatmap(z=corr.to_numpy(), x=list(corr.columns), y=list(corr.index), zmin=-1, zmax=1,
+                               colorscale="RdBu", reversescale=True, colorbar=dict(title="r"),
+                               hovertemplate="%{y} × %{x}: r = %{z:.2f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    side = max(360, min(800, 26 * len(corr) + 160))
+    return _style(fig, f"{table}: correlation of feature columns (categoricals as codes)", "column", "column",
+                  height=side)
+
+
+def join_figure(db, child: str, fkey_col: str, child_col: str, parent_col: str, max_points: int = 5000) -> go.Figure:
+    """A child column against a parent column through the FK join."""
+    ct = db.tables[child]
+    parent = ct.fkey_col_to_pkey_table[fkey_col]
+    j = stats.joined(db, child, fkey_col, child_col, parent_col)
+    if len(j) > max_points:
+        j = j.iloc[:: max(1, len(j) // max_points)]
+    ckind, pkind = ct.columns[child_col].kind, db.tables[parent].columns[parent_col].kind
+    cat = ("categorical", "text", "boolean")
+    if pkind in cat and ckind not in cat:
+        fig = go.Figure(go.Box(x=j["parent"].astype(str), y=j["child"], marker_color=NUMERICAL_COLOR, boxpoints=False))
+    elif pkind in cat and ckind in cat:
+        tab = pd.crosstab(j["child"].astype(str), j["parent"].astype(str))
+        fig = go.Figure(go.Heatmap(z=tab.to_numpy(), x=list(tab.columns), y=list(tab.index), colorscale="Greens",
+                                   colorbar=dict(title="rows")))
+    else:
+        fig = go.Figure(go.Scattergl(x=j["parent"], y=j["child"], mode="markers",
+                                     marker=dict(size=4, opacity=0.5, color=NUMERICAL_COLOR)))
+    return _style(fig, f"{child}.{child_col} against {parent}.{parent_col} (via {fkey_col})",
+                  f"{parent}.{parent_col} (parent)", f"{child}.{child_col} (child)", height=420)
+
+
+# --- mechanisms (SCM) ----------------------------------------------------------------------------
+def _scm_hover(node, d: dict, g: nx.DiGraph) -> str:
+    lines = [f"<b>node {node}</b> ({d.get('role', '?')})"]
+    if d.get("column"):
+        lines.append(f"column: {d['column']}")
+    typ = d.get("type", "?")
+    if d.get("num_categories"):
+        typ += f", {d['num_categories']} categories"
+    lines.append(f"type: {typ}")
+    if d.get("is_source") or g.in_degree(node) == 0:
+        src = d.get("source") or {}
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in src.items() if k != "law")
+        lines.append(f"source: {src.get('law', '?')}" + (f" ({params})" if params else ""))
+    else:
+        lines.append(f"aggregation: {d.get('aggregation', '?')}")
+        acts = d.get("decoder_activations") or []
+        if acts:
+            lines.append("decoder: " + " → ".join(map(str, acts)))
+        lines.append(f"parents: {g.in_degree(node)}")
+    return "<br>".join(lines)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    if isinstance(v, (list, tuple, np.ndarray)):
+        v = list(v)
+        return "[" + ", ".join(_fmt(x) for x in v[:6]) + (", …" if len(v) > 6 else "") + "]"
+    return str(v)
+
+
+def scm_graph_figure(db, table: str) -> go.Figure:
+    """The SCM graph of a table: columns vs latent nodes, types, sources; x = generation."""
+    tr = db.trace.scm[table]
+    g = tr.graph
+    pos = stats.generation_positions(g, spacing_x=1.0, spacing_y=1.0)
+    fig = go.Figure()
+    ex, ey = [], []
+    for a, b in g.edges:
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        ex += [x0, x1, None]
+        ey += [y0, y1, None]
+    fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color="#ced4da", width=1), hoverinfo="skip",
+                             showlegend=False, name="edges"))
+    if g.number_of_edges() <= 300:
+        for a, b in g.edges:
+            (x0, y0), (x1, y1) = pos[a], pos[b]
+            fig.add_annotation(x=x0 + 0.88 * (x1 - x0), y=y0 + 0.88 * (y1 - y0), ax=x0 + 0.8 * (x1 - x0),
+                               ay=y0 + 0.8 * (y1 - y0), xref="x", yref="y", axref="x", ayref="y", text="",
+                               showarrow=True, arrowhead=2, arrowsize=1, arrowwidth=1, arrowcolor="#868e96")
+    groups = [
+        ("column · numerical", lambda d: d.get("role") == "column" and d.get("type") != "categorical", NUMERICAL_COLOR, "circle"),
+        ("column · categorical", lambda d: d.get("role") == "column" and d.get("type") == "categorical", CATEGORICAL_COLOR, "circle"),
+        ("latent · numerical", lambda d: d.get("role") != "column" and d.get("type") != "categorical", LATENT_COLOR, "square"),
+        ("latent · categorical", lambda d: d.get("role") != "column" and d.get("type") == "categorical", "#8ce99a", "square"),
+    ]
+    for name, pred, color, symbol in groups:
+        nodes = [n for n, d in g.nodes(data=True) if pred(d)]
+        if not nodes:
+            continue
+        src = [bool(g.nodes[n].get("is_source")) or g.in_degree(n) == 0 for n in nodes]
+        fig.add_trace(go.Scatter(
+            x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text", name=name,
+            text=[g.nodes[n].get("column") or str(n) for n in nodes], textposition="top center",
+            textfont=dict(size=10), hovertext=[_scm_hover(n, g.nodes[n], g) for n in nodes], hoverinfo="text",
+            marker=dict(size=[17 if s else 13 for s in src], color=color, symbol=symbol,
+                        line=dict(width=[3 if s else 1 for s in src], color=[ACCENT_COLOR if s else "#343a40" for s in src]))))
+    fig.update_xaxes(showgrid=False, zeroline=False, dtick=1)
+    fig.update_yaxes(showgrid=False, zeroline=False, showticklabels=False)
+    fig.update_layout(legend=dict(orientation="h", y=-0.12), hoverlabel=dict(align="left"))
+    n_layers = len({p[0] for p in pos.values()})
+    title = (f"SCM of {table}: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges, layout {tr.layout}, "
+             f"mode {tr.mode} (red ring = source)")
+    return _style(fig, title, f"topological generation (0..{n_layers - 1})", "nodes in the generation",
+                  height=560)
+
+
+def source_components_figure(db, table: str, node: int) -> go.Figure:
+    """Trend, cycle and AR noise of a ts source node, and the signal they make."""
+    comps = db.trace.scm[table].source_components[node]
+    names = [k for k in ("trend", "cycle", "noise", "signal") if k in comps]
+    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, vertical_spacing=0.05, subplot_titles=names)
+    colors = {"trend": PALETTE[0], "cycle": PALETTE[2], "noise": LATENT_COLOR, "signal": PALETTE[1]}
+    for i, name in enumerate(names, start=1):
+        arr = np.asarray(comps[name], dtype=np.float64)
+        if arr.ndim > 1:  # categorical ts source: one signal per category
+            for c in range(arr.shape[-1] if arr.shape[0] != len(db.tables[table].df) else arr.shape[1]):
+                series = arr[:, c] if arr.shape[0] == len(db.tables[table].df) else arr[c]
+                fig.add_trace(go.Scattergl(y=series, mode="lines", line=dict(width=1), name=f"{name} {c}",
+                                           showlegend=False), row=i, col=1)
+        else:
+            fig.add_trace(go.Scattergl(y=arr, mode="lines", line=dict(width=1.2, color=colors.get(name)), name=name,
+                                       showlegend=False), row=i, col=1)
+        fig.update_yaxes(title_text="value", row=i, col=1)
+    fig.update_xaxes(title_text="row index t", row=len(names), col=1)
+    d = db.trace.scm[table].graph.nodes[node]
+    label = d.get("column") or f"latent node {node}"
+    _style(fig, f"ts source {label} of {table}: components", height=150 * len(names) + 90)
+    fig.update_xaxes(title_text="row index t")
+    return fig
+
+
+# --- compare priors --------------------------------------------------------------------------------
+def compare_figure(samples: pd.DataFrame, metrics: list[str] | None = None) -> go.Figure:
+    """Distributions of database-level figures per config (column "config"), one panel each."""
+    metrics = [m for m in (metrics or [c for c in samples.columns if c not in ("config", "seed")])]
+    ncols = 3
+    nrows = max(1, math.ceil(len(metrics) / ncols))
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=metrics, vertical_spacing=0.12, horizontal_spacing=0.08)
+    configs = list(dict.fromkeys(samples["config"]))
+    for j, cfg in enumerate(configs):
+        sub = samples[samples["config"] == cfg]
+        for i, m in enumerate(metrics):
+            r, c = divmod(i, ncols)
+            fig.add_trace(go.Box(y=sub[m], name=cfg, marker_color=PALETTE[j % len(PALETTE)], boxpoints="all",
+                                 jitter=0.4, pointpos=0, legendgroup=cfg, showlegend=(i == 0),
+                                 hovertext=[f"seed {s}" for s in sub["seed"]] if "seed" in sub else None),
+                          row=r + 1, col=c + 1)
+            fig.update_yaxes(title_text=m, row=r + 1, col=c + 1)
+            fig.update_xaxes(title_text="config", row=r + 1, col=c + 1)
+    n = samples.groupby("config").size()
+    title = "Database-level figures over samples (" + ", ".join(f"{k}: {v} seeds" for k, v in n.items()) + ")"
+    fig.update_annotations(font_size=12)
+    fig.update_layout(legend=dict(orientation="h", y=1.08, x=1, xanchor="right"))
+    return _style(fig, title, height=300 * nrows + 80)
+

@@ -1,0 +1,1 @@
+"""Stage 3: structural causal models (mechanisms, sources, propagation)."""

@@ -1,0 +1,108 @@
+"""The 29 activation functions of PluRel's MLP mechanisms, vectorized in float32.
+
+Parameterised ones use PyTorch's defaults (see PLUREL_SPEC.md, fine print). ``make_activation``
+returns a frozen callable: the random sine sum draws its terms once, at construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+Activation = Callable[[np.ndarray], np.ndarray]
+
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+_RRELU_SLOPE = (1.0 / 8.0 + 1.0 / 3.0) / 2.0
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    # PyTorch: beta=1, threshold=20 (linear above it).
+    return np.where(x > 20.0, x, np.log1p(np.exp(np.minimum(x, 20.0))))
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Error function, Abramowitz & Stegun 7.1.26 refined (|error| < 1.2e-7, float32 exact)."""
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * a)
+    # Numerical Recipes erfc approximation (fractional error < 1.2e-7 everywhere).
+    y = t * np.exp(-a * a - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+    return np.copysign(1.0 - y, x).astype(x.dtype, copy=False)
+
+
+def _elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _hardsigmoid(x: np.ndarray) -> np.ndarray:
+    return np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def _sine_sum(rng: np.random.Generator) -> Activation:
+    k = int(rng.integers(3, 8))
+    amp = rng.uniform(0.1, 1.0, k).astype(np.float32)
+    freq = np.exp(rng.uniform(np.log(0.1), np.log(10.0), k)).astype(np.float32)
+    phase = rng.uniform(0.0, 2 * np.pi, k).astype(np.float32)
+
+    def sine_sum(x: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(x)
+        for a, f, p in zip(amp, freq, phase):
+            out += a * np.sin(f * x + p)
+        return out
+
+    return sine_sum
+
+
+_FIXED: dict[str, Activation] = {
+    "relu": lambda x: np.maximum(x, 0.0),
+    "elu": _elu,
+    "selu": lambda x: _SELU_SCALE * _elu(x, _SELU_ALPHA),
+    "silu": lambda x: x * _sigmoid(x),
+    "softsign": lambda x: x / (1.0 + np.abs(x)),
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+    "hardswish": lambda x: x * _hardsigmoid(x),
+    "mish": lambda x: x * np.tanh(_softplus(x)),
+    "leaky_relu": lambda x: np.where(x >= 0, x, 0.01 * x),
+    "gelu": lambda x: 0.5 * x * (1.0 + erf(x * np.float32(0.7071067811865476))),
+    "softplus": _softplus,
+    "hardsigmoid": _hardsigmoid,
+    "hardtanh": lambda x: np.clip(x, -1.0, 1.0),
+    "celu": _elu,  # alpha = 1: identical to elu
+    "tanhshrink": lambda x: x - np.tanh(x),
+    "rrelu": lambda x: np.where(x >= 0, x, _RRELU_SLOPE * x),
+    "logsigmoid": lambda x: -_softplus(-x),
+    "softshrink": lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0.0)),
+    "hardshrink": lambda x: np.where(np.abs(x) > 0.5, x, 0.0),
+    "identity": lambda x: x,
+    "abs": np.abs,
+    "sin": np.sin,
+    "cos": np.cos,
+    "sign": np.sign,
+    "clamp": lambda x: np.clip(x, -1.0, 1.0),
+    "signed_log1p": lambda x: np.sign(x) * np.log1p(np.abs(x)),
+    "sqrt_smooth": lambda x: (np.sqrt(x * x + 1.0) - 1.0) / 2.0 + x,
+}
+
+ACTIVATIONS: tuple[str, ...] = (*_FIXED, "sine_sum")
+
+
+def make_activation(name: str, rng: np.random.Generator) -> Activation:
+    """A frozen activation by name; the sine sum draws its 3-7 terms from ``rng`` now."""
+    if name == "sine_sum":
+        return _sine_sum(rng)
+    try:
+        fn = _FIXED[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; allowed: {ACTIVATIONS}") from None
+
+    def typed(x: np.ndarray) -> np.ndarray:
+        return np.asarray(fn(x), dtype=np.float32)
+
+    return typed

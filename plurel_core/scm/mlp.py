@@ -1,0 +1,179 @@
+"""Random MLP mechanisms, encoders and decoders of the SCMs (float32, batched over rows).
+
+Weights are stored (in, out) and applied as ``x @ W``; the six initialisations follow PyTorch's
+fan convention for that layout (dimension 1 is the fan-in), as the authors' generator does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from plurel_core.scm.activations import Activation, make_activation
+
+INITIALIZATIONS = (
+    "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "truncated_normal", "sparse",
+)
+AGGREGATIONS = ("sum", "max", "product", "logsumexp")
+CLAMP_EMB = 1e4
+CLAMP_HIDDEN = 1e6
+
+
+def init_weight(name: str, fan_rows: int, fan_cols: int, rng: np.random.Generator) -> np.ndarray:
+    """A (rows, cols) matrix initialised like torch.nn.init on a tensor of that shape."""
+    shape = (fan_rows, fan_cols)
+    fan_in, fan_out = fan_cols, fan_rows  # PyTorch: dim 1 is fan-in, dim 0 fan-out
+    if name == "kaiming_normal":
+        w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+    elif name == "kaiming_uniform":
+        bound = np.sqrt(6.0 / fan_in)
+        w = rng.uniform(-bound, bound, shape)
+    elif name == "xavier_normal":
+        w = rng.standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))
+    elif name == "xavier_uniform":
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        w = rng.uniform(-bound, bound, shape)
+    elif name == "truncated_normal":
+        w = rng.standard_normal(shape)
+        bad = np.abs(w) > 2.0
+        while bad.any():
+            w[bad] = rng.standard_normal(int(bad.sum()))
+            bad = np.abs(w) > 2.0
+    elif name == "sparse":
+        w = rng.standard_normal(shape) * 0.01
+        zeros = int(np.ceil(0.5 * fan_rows))
+        for col in range(fan_cols):
+            w[rng.permutation(fan_rows)[:zeros], col] = 0.0
+    else:
+        raise ValueError(f"unknown initialisation {name!r}; allowed: {INITIALIZATIONS}")
+    return w
+
+
+@dataclass
+class Mlp:
+    """``U{layers}`` linear maps; every hidden output is clamp(scale * act(x @ W), ±1e6)."""
+
+    weights: list[np.ndarray]
+    activations: list[Activation] = field(repr=False)
+    activation_names: list[str]
+    scales: list[float]
+    inits: list[str]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        for w, act, scale in zip(self.weights[:-1], self.activations, self.scales):
+            x = act(x @ w)
+            x *= np.float32(scale)
+            np.clip(x, -CLAMP_HIDDEN, CLAMP_HIDDEN, out=x)
+        return x @ self.weights[-1]
+
+
+def make_mlp(sp, in_dim: int, out_dim: int, rng: np.random.Generator) -> Mlp:
+    layers = sp.mlp_layers.sample(rng)
+    dims = [in_dim] + [sp.emb] * (layers - 1) + [out_dim]
+    weights, inits = [], []
+    for a, b in zip(dims[:-1], dims[1:]):
+        init = str(rng.choice(list(sp.initializations)))
+        w = init_weight(init, a, b, rng)
+        density = sp.weight_density.sample(rng)
+        mask = rng.random(w.shape) < density
+        weights.append((w * mask / max(density, 1e-6)).astype(np.float32))
+        inits.append(init)
+    names = [str(rng.choice(list(sp.activations))) for _ in range(layers - 1)]
+    acts = [make_activation(n, rng) for n in names]
+    scales = [float(np.exp(sp.activation_log_scale.sample(rng))) for _ in range(layers - 1)]
+    return Mlp(weights, acts, names, scales, inits)
+
+
+def make_embedding(sp, num_categories: int, rng: np.random.Generator) -> np.ndarray:
+    """A category embedding table (K x emb): N(0, 1), then one of the initialisations."""
+    init = str(rng.choice(list(sp.initializations)))
+    return init_weight(init, num_categories, sp.emb, rng).astype(np.float32)
+
+
+@dataclass
+class NumericalEncoder:
+    mlp: Mlp
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        return self.mlp(values.astype(np.float32, copy=False)[:, None])
+
+    @property
+    def activation_names(self) -> list[str]:
+        return self.mlp.activation_names
+
+
+@dataclass
+class CategoricalEncoder:
+    """Embedding table then MLP; the MLP runs on the K table rows, then rows are gathered."""
+
+    table: np.ndarray
+    mlp: Mlp
+
+    def __call__(self, labels: np.ndarray) -> np.ndarray:
+        return self.mlp(self.table)[labels]
+
+    @property
+    def activation_names(self) -> list[str]:
+        return self.mlp.activation_names
+
+
+@dataclass
+class NumericalDecoder:
+    mlp: Mlp
+
+    def __call__(self, emb: np.ndarray) -> np.ndarray:
+        out = self.mlp(emb)[:, 0]
+        return np.nan_to_num(out, nan=0.0, posinf=CLAMP_HIDDEN, neginf=-CLAMP_HIDDEN)
+
+
+@dataclass
+class CategoricalDecoder:
+    """MLP, then the category whose embedding is most similar (argmax of E @ x)."""
+
+    table: np.ndarray
+    mlp: Mlp
+
+    def __call__(self, emb: np.ndarray) -> np.ndarray:
+        h = np.nan_to_num(self.mlp(emb), nan=0.0)
+        return np.argmax(h @ self.table.T, axis=1).astype(np.int64)
+
+
+def make_encoder(sp, kind: str, num_categories: int | None, rng: np.random.Generator):
+    if kind == "categorical":
+        table = make_embedding(sp, num_categories, rng)
+        return CategoricalEncoder(table, make_mlp(sp, sp.emb, sp.emb, rng))
+    return NumericalEncoder(make_mlp(sp, 1, sp.emb, rng))
+
+
+def make_decoder(sp, kind: str, num_categories: int | None, rng: np.random.Generator):
+    if kind == "categorical":
+        table = make_embedding(sp, num_categories, rng)
+        return CategoricalDecoder(table, make_mlp(sp, sp.emb, sp.emb, rng))
+    return NumericalDecoder(make_mlp(sp, sp.emb, 1, rng))
+
+
+def aggregate(stack: list[np.ndarray], mode: str) -> np.ndarray:
+    """Combine clamped, weighted embeddings elementwise."""
+    if mode == "sum":
+        out = stack[0].copy()
+        for s in stack[1:]:
+            out += s
+        return out
+    if mode == "max":
+        out = stack[0].copy()
+        for s in stack[1:]:
+            np.maximum(out, s, out=out)
+        return out
+    if mode == "product":
+        out = stack[0].copy()
+        with np.errstate(over="ignore", invalid="ignore"):
+            for s in stack[1:]:
+                out *= s
+        return out
+    if mode == "logsumexp":
+        out = stack[0].copy()
+        for s in stack[1:]:
+            np.logaddexp(out, s, out=out)
+        return out
+    raise ValueError(f"unknown aggregation {mode!r}; allowed: {AGGREGATIONS}")
