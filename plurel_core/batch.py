@@ -193,6 +193,8 @@ def write_database(db, final: Path, layout: str, formats: tuple[str, ...] | None
             export.export_zip(db, tmp, **kwargs)
             os.replace(tmp, final)
             return final
+        if final.exists() and not (final / "manifest.json").is_file():
+            raise FileExistsError(f"{final} exists and is not a database folder; not replaced")
         made = export.export_folder(db, tmp, **kwargs)  # writes tmp/<db name>/
         if final.exists():  # a folder cannot be replaced by rename: move the old one aside first
             old = final.parent / f"{TMP_PREFIX}old-{uuid.uuid4().hex[:12]}-{final.name}"

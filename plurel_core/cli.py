@@ -156,8 +156,9 @@ def _human_bytes(n: float) -> str:
 
 def _target(out: str, name: str, layout: str) -> Path:
     path = Path(out).expanduser()
-    if layout == "zip" and (path.is_dir() or out.endswith(("/", os.sep))):
-        return path / f"{name}.zip"
+    if path.is_dir() and (layout == "zip" or not (path / "manifest.json").is_file()) \
+            or out.endswith(("/", os.sep)):
+        return path / (f"{name}.zip" if layout == "zip" else name)
     return path
 
 
@@ -486,22 +487,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input. Only modules already loaded can have raised theirs."""
     from plurel_core.batch import BatchError
     from plurel_core.config import ConfigError
 
     errors: list[type[BaseException]] = [CLIError, ConfigError, BatchError]
-    try:
-        from plurel_core.generate import SizeError
-
-        errors.append(SizeError)
-    except ImportError:
-        pass
-    try:
-        from plurel_core.ddl import DDLError
-
-        errors.append(DDLError)
-    except ImportError:
-        pass
+    for module, name in (("plurel_core.generate", "SizeError"), ("plurel_core.ddl", "DDLError")):
+        if module in sys.modules and hasattr(sys.modules[module], name):
+            errors.append(getattr(sys.modules[module], name))
     return tuple(errors)
 
 
@@ -511,10 +504,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "seed", None) is not None and args.seed < 0:
         parser.error("--seed must be a non-negative integer")
-    errors = _input_errors()
     try:
         return args.func(args)
-    except errors as err:
+    except Exception as err:
+        if not isinstance(err, _input_errors()):
+            raise
         print(f"plurel: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
