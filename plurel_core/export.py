@@ -292,9 +292,11 @@ def _check_sql_names(db) -> None:
 def create_table_sql(db, name: str, *, created: set[str] | None = None) -> str:
     """One CREATE TABLE statement.
 
-    With ``created`` (the tables already created), a foreign key to a table that is not yet
-    created (it closes a reference cycle) is left out as a comment: DuckDB refuses forward
-    references. Without it every foreign key is declared (SQLite checks them only on demand).
+    With ``created`` (the tables already created), two kinds of foreign key are left out as a
+    comment, because DuckDB cannot take them: one to a table not yet created (it closes a
+    reference cycle; DuckDB refuses forward references) and a self-reference (DuckDB checks it
+    against the rows already stored, so one bulk INSERT of a tree fails). Without ``created``
+    every foreign key is declared (SQLite checks them only on demand).
     """
     t = db.tables[name]
     key_cols = {t.pkey_col} if t.pkey_col else set(t.composite_key)
@@ -318,7 +320,11 @@ def create_table_sql(db, name: str, *, created: set[str] | None = None) -> str:
         if ref is None:
             notes.append(f"-- {_comment(col)} references {_comment(parent)}, which has no single-column "
                          "primary key: constraint not declared")
-        elif created is not None and parent != name and parent not in created:
+        elif created is not None and parent == name:
+            notes.append(f"-- {_comment(col)} -> {_comment(parent)}.{_comment(pcol)} is a self-reference: "
+                         "constraint omitted here (DuckDB checks it against rows already stored, so a bulk "
+                         "load of the table fails), declared in database.sqlite")
+        elif created is not None and parent not in created:
             notes.append(f"-- {_comment(col)} -> {_comment(parent)}.{_comment(pcol)} closes a reference cycle "
                          f"({_comment(parent)} is created later): constraint omitted here, declared in "
                          "database.sqlite")
@@ -333,7 +339,7 @@ def schema_sql(db, *, portable: bool = True) -> str:
     """CREATE TABLE statements in generation order.
 
     ``portable=True`` (schema.sql) runs on SQLite and DuckDB: FKs that point forward (cycles)
-    are omitted with a comment. ``portable=False`` declares every FK (the SQLite file).
+    and self-references are omitted with a comment. ``portable=False`` declares every FK (the SQLite file).
     """
     _check_sql_names(db)
     out = [
@@ -404,7 +410,7 @@ def _readme(db, layout: Layout, formats: tuple[str, ...], has_ddl: bool) -> str:
         "## How it was made\n",
         f"- preset: `{db.config.name}`\n- seed: `{seed}`\n- config digest: `{db.config.digest()}`\n"
         f"- generator: plurel-studio {_generator_version()}\n"
-        f"- schema: {'from a SQL DDL schema (in config.json)' if has_ddl else 'sampled from the priors'}\n"
+        f"- schema: {_schema_line(db, has_ddl)}\n"
         f"- {len(db.tables)} tables, {db.num_rows} rows, {db.num_cells} cells\n"
         f"- time span {_iso(db.trace.min_timestamp)} .. {_iso(db.trace.max_timestamp)}; "
         f"val cut-off {_iso(db.val_timestamp)}, test cut-off {_iso(db.test_timestamp)}\n",
@@ -468,10 +474,25 @@ def _readme(db, layout: Layout, formats: tuple[str, ...], has_ddl: bool) -> str:
         sections.append("DuckDB:\n\n```python\nimport duckdb\ncon = duckdb.connect()\n" + "".join(duck) + "```\n")
     if "sql" in formats:
         sections.append(
-            "`schema.sql` in the sqlite3 shell: `sqlite3 new.db < schema.sql`. Foreign keys that close a "
-            "reference cycle point to a table created later; DuckDB refuses those, so schema.sql leaves "
-            "them out with a comment, while database.sqlite declares them all.\n")
+            "`schema.sql` in the sqlite3 shell: `sqlite3 new.db < schema.sql`. Two kinds of foreign key "
+            "are left out of schema.sql, each with a comment, because DuckDB cannot take them: one that "
+            "closes a reference cycle (it points to a table created later) and a self-reference (DuckDB "
+            "checks it against rows already stored, so a bulk load fails). database.sqlite declares them all.\n")
     return "\n".join(sections)
+
+
+def _schema_source(db) -> str:
+    priors = db.trace.priors if isinstance(db.trace.priors, dict) else {}
+    return str((priors.get("database") or {}).get("schema_source", "random"))
+
+
+def _schema_line(db, has_ddl: bool) -> str:
+    if has_ddl:
+        return "from a SQL DDL schema (its text is in config.json, `schema_ddl`)"
+    if _schema_source(db) == "ddl":
+        return ("from a SQL DDL schema that was not handed to the exporter: config.json alone does not "
+                "regenerate it; pass the same DDL as `schema=`")
+    return "sampled from the priors"
 
 
 def _md(text: str) -> str:

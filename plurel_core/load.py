@@ -129,10 +129,10 @@ def _trace(meta: dict[str, Any], tables: dict[str, Table]) -> Trace:
     for name, tm in meta["tables"].items():
         graph.add_node(name, kind=tm["kind"], rows=tm["rows"], node_id=tm.get("node_id"),
                        generation=tm.get("generation"))
-    for name, t in tables.items():
-        for parent in t.fkey_col_to_pkey_table.values():
-            if parent != name:
-                graph.add_edge(parent, name)
+    for name, tm in meta["tables"].items():
+        for fk in tm["foreign_keys"]:
+            if fk["parent"] != name:
+                graph.add_edge(fk["parent"], name, fkey_col=fk["column"], deferred=bool(fk.get("deferred")))
     links = {}
     for name, t in tables.items():
         for col, parent in t.fkey_col_to_pkey_table.items():

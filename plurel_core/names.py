@@ -61,11 +61,10 @@ def safe_name(name: str, *, max_bytes: int = MAX_NAME_BYTES) -> str:
         text = "_"
     if text.split(".")[0].upper() in _WINDOWS_RESERVED:
         text = "_" + text
-    changed = text != original
-    if changed:
-        text = f"{_truncate_utf8(text, max_bytes - 9)}_{_short_hash(original)}"
-    elif len(text.encode("utf-8")) > max_bytes:
-        text = f"{_truncate_utf8(text, max_bytes - 9)}_{_short_hash(original)}"
+    if text != original or len(text.encode("utf-8")) > max_bytes:
+        # "_" + 8 hex digits; the result is a fixed point: safe_name(safe_name(x)) == safe_name(x)
+        base = "" if text == "_" else _truncate_utf8(text, max_bytes - 9).rstrip("_")
+        text = f"{base}_{_short_hash(original)}"
     return text
 
 
@@ -84,7 +83,7 @@ def unique_safe_names(names: Iterable[str], *, max_bytes: int = MAX_NAME_BYTES) 
         base, k = candidate, 1
         while candidate.casefold() in taken:
             k += 1
-            candidate = f"{_truncate_utf8(base, max_bytes - 1 - len(str(k)))}_{k}"
+            candidate = f"{_truncate_utf8(base, max_bytes - 1 - len(str(k))).rstrip('_')}_{k}"
         taken.add(candidate.casefold())
         out[name] = candidate
     return out
