@@ -51,6 +51,7 @@ BACKENDS = ("local", "dask", "inline")
 INDEX_NAME = "index.jsonl"
 INDEX_PARQUET = "index.parquet"
 MANIFEST_NAME = "batch.json"
+_WHAT = {"digest": "config (digest)", "layout": "layout (--format)", "formats": "formats", "ddl_sha256": "DDL schema"}
 TMP_PREFIX = ".plurel-tmp-"
 INDEX_FIELDS = ("seed", "name", "status", "error", "tables", "rows", "cells", "seconds", "path",
                 "bytes", "sha256", "config", "layout", "worker", "finished")
@@ -122,9 +123,9 @@ def _config(config_json: str):
 
 @functools.lru_cache(maxsize=8)
 def _schema(ddl: str, dialect: str | None):
-    from plurel_core.ddl import schema_from_ddl
+    import plurel_core as pc
 
-    return schema_from_ddl(ddl, dialect=dialect)
+    return pc.schema_from_ddl(ddl, dialect=dialect)
 
 
 def database_name(config, seed: int) -> str:
@@ -215,14 +216,14 @@ def generate_one(task: Task) -> dict[str, Any]:
     row: dict[str, Any] = {"seed": task.seed, "status": "ok", "error": None,
                            "worker": f"{socket.gethostname()}:{os.getpid()}"}
     try:
-        from plurel_core.generate import generate
+        import plurel_core as pc
         from plurel_core.names import safe_name
 
         config = _config(task.config_json)
         row["name"] = database_name(config, task.seed)
         schema = _schema(task.ddl, task.dialect) if task.ddl is not None else None
         with _single_blas_thread():
-            db = generate(config, task.seed, schema, max_cells=task.max_cells, max_bytes=task.max_bytes)
+            db = pc.generate(config, task.seed, schema, max_cells=task.max_cells, max_bytes=task.max_bytes)
         row["name"] = safe_name(db.name)
         final = output_path(task.out_dir, row["name"], task.layout)
         write_database(db, final, task.layout, task.formats, schema_ddl=task.ddl)
@@ -437,7 +438,7 @@ def _check_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
             for key in ("digest", "layout", "formats", "ddl_sha256"):
                 if old.get(key) != manifest.get(key):
                     raise BatchError(
-                        f"out_dir: {out_dir} holds a batch with another {key} "
+                        f"out_dir: {out_dir} holds a batch with another {_WHAT[key]} "
                         f"({old.get(key)!r}, this run: {manifest.get(key)!r}); use a new output directory")
     tmp = out_dir / f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{MANIFEST_NAME}"
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")

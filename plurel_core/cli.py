@@ -164,14 +164,14 @@ def _target(out: str, name: str, layout: str) -> Path:
 
 def _generate_and_write(args, schema=None, ddl_source: str | None = None,
                         ddl_text: str | None = None) -> int:
+    import plurel_core as pc
     from plurel_core.batch import database_name, file_sha256, path_size, write_database
-    from plurel_core.generate import generate
 
     config = load_config(args)
     layout = args.format
     target = _target(args.out, database_name(config, args.seed), layout)
     t0 = time.perf_counter()
-    db = generate(config, args.seed, schema, max_cells=args.max_cells, max_bytes=args.max_bytes)
+    db = pc.generate(config, args.seed, schema, max_cells=args.max_cells, max_bytes=args.max_bytes)
     t_gen = time.perf_counter() - t0
     write_database(db, target.resolve(), layout, _formats(args.formats), schema_ddl=ddl_text)
     seconds = time.perf_counter() - t0
@@ -331,8 +331,8 @@ def cmd_priors(args) -> int:
 
 
 def cmd_estimate(args) -> int:
+    import plurel_core as pc
     from plurel_core.batch import parse_seeds
-    from plurel_core.generate import estimate_bytes, estimate_cells
 
     config = load_config(args)
     schema = None
@@ -344,8 +344,8 @@ def cmd_estimate(args) -> int:
         except OSError as err:
             raise CLIError(f"--ddl: cannot read {args.ddl}: {err.strerror or err}") from None
     seeds = parse_seeds(args.seeds) if args.seeds is not None else [args.seed]
-    rows = [{"seed": s, "cells": int(estimate_cells(config, s, schema)),
-             "bytes": int(estimate_bytes(config, s, schema))} for s in seeds]
+    rows = [{"seed": s, "cells": int(pc.estimate_cells(config, s, schema)),
+             "bytes": int(pc.estimate_bytes(config, s, schema))} for s in seeds]
     total = {"seeds": len(rows), "cells": sum(r["cells"] for r in rows), "bytes": sum(r["bytes"] for r in rows)}
     if args.json:
         print(json.dumps({"config": config.name, "digest": config.digest(), "estimates": rows,
@@ -487,14 +487,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean bad input. Only modules already loaded can have raised theirs."""
+    """Exceptions that mean bad input. DDLError only if the DDL parser was loaded (it raised it)."""
+    import plurel_core as pc
     from plurel_core.batch import BatchError
-    from plurel_core.config import ConfigError
 
-    errors: list[type[BaseException]] = [CLIError, ConfigError, BatchError]
-    for module, name in (("plurel_core.generate", "SizeError"), ("plurel_core.ddl", "DDLError")):
-        if module in sys.modules and hasattr(sys.modules[module], name):
-            errors.append(getattr(sys.modules[module], name))
+    errors: list[type[BaseException]] = [CLIError, pc.ConfigError, pc.SizeError, BatchError]
+    ddl = sys.modules.get("plurel_core.ddl")
+    if ddl is not None and hasattr(ddl, "DDLError"):
+        errors.append(ddl.DDLError)
     return tuple(errors)
 
 
