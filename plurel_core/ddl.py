@@ -863,12 +863,12 @@ def _category(head: str) -> str:
         (r"CREATE (OR REPLACE )?((ALGORITHM|DEFINER|SQL SECURITY)\S* ?\S* )*(MATERIALIZED |RECURSIVE |TEMP |TEMPORARY )?VIEW", "view"),
         (r"CREATE (OR REPLACE )?(DEFINER=\S+ )?(FUNCTION|PROCEDURE|AGGREGATE)", "function"),
         (r"CREATE (TEMP |TEMPORARY )?SEQUENCE|ALTER SEQUENCE|SELECT (PG_CATALOG\.)?SETVAL", "sequence"),
-        (r"CREATE EXTENSION|COMMENT ON EXTENSION", "extension"),
+        (r"CREATE EXTENSION|ALTER EXTENSION", "extension"),
         (r"CREATE SCHEMA|ALTER SCHEMA", "schema"),
         (r"CREATE DATABASE|USE |ALTER DATABASE", "database"),
-        (r"COMMENT ON", "comment"),
+        (r"COMMENT ON", "COMMENT ON"),
         (r"INSERT |REPLACE INTO|INSERT$", "insert"),
-        (r"COPY ", "copy"),
+        (r"COPY ", "COPY statement"),
         (r"GRANT |REVOKE |ALTER DEFAULT PRIVILEGES", "grant"),
         (r"SET |SELECT PG_CATALOG\.SET_CONFIG|RESET ", "set"),
         (r"LOCK |UNLOCK ", "lock"),
@@ -1230,7 +1230,7 @@ def schema_from_ddl(text: str | bytes, dialect: str | None = None) -> Schema:
     tail = []
     ignored = dict(b.ignored)
     for what, n in (("psql meta-command", split.meta_commands), ("COPY data block", split.copy_blocks),
-                    ("comment", split.comments)):
+                    ("SQL comment", split.comments)):
         if n:
             ignored[what] = ignored.get(what, 0) + n
     if ignored:
