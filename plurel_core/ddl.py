@@ -353,12 +353,18 @@ def _error_position(err: ParseError | TokenError | None) -> tuple[int, str]:
     if isinstance(err, ParseError) and err.errors:
         e = err.errors[0]
         near = (e.get("highlight") or "").strip()
-        desc = e.get("description") or "syntax error"
+        desc = _clean_tokens(e.get("description") or "syntax error")
         return int(e.get("line") or 1), f"{desc}" + (f" near {near!r}" if near else "")
     if err is not None:
         m = re.search(r"[Ll]ine:? (\d+)", str(err))
-        return (int(m.group(1)) if m else 1), str(err).splitlines()[0]
+        return (int(m.group(1)) if m else 1), _clean_tokens(str(err).splitlines()[0])
     return 1, "statement not understood"
+
+
+def _clean_tokens(message: str) -> str:
+    """sqlglot prints tokens as reprs; show just their text."""
+    return re.sub(r"<Token token_type: TokenType\.\w+, text: (.*?), line: \d+.*?>",
+                  lambda m: repr(m.group(1)) if m.group(1) != "SENTINEL" else "the end of the statement", message)
 
 
 def _ident_name(node) -> str | None:
@@ -574,6 +580,8 @@ class _Builder:
             if not src:
                 continue
             etree, ed, eerr = _parse(f"CREATE TABLE _t ({src})", self.chain)
+            if etree is None and re.search(r"\bBIT\s+VARYING\b", src, re.IGNORECASE):
+                etree, ed, _ = _parse(f"CREATE TABLE _t ({_BIT_VARYING.sub('VARBIT', src)})", self.chain)
             if etree is None and re.match(r"(CONSTRAINT\s+\S+\s+)?(PRIMARY\s+KEY|UNIQUE)\b", src, re.IGNORECASE):
                 bare = re.sub(r"(?i)\b(ASC|DESC)\b", "", src)
                 etree, ed, _ = _parse(f"CREATE TABLE _t ({bare})", self.chain)
@@ -660,6 +668,13 @@ class _Builder:
                 t.uniques.append(tuple(cols))
         elif isinstance(e, exp.CheckColumnConstraint):
             self.check(t, e.this, line, default_col=None)
+        elif isinstance(e, exp.LikeProperty):
+            source = self.find_table(_table_key(e.this))
+            if source is None:
+                raise DDLError(f"{_qual(t.key)} is LIKE unknown table {_qual(_table_key(e.this))}", line)
+            for cname, col in source.cols.items():
+                t.cols.setdefault(cname, _Col(col.name, col.dtype, col.sql_type, line, col.not_null, col.labels, col.skip))
+            t.notes.append(f"copies the columns of {_qual(source.key)} (LIKE); keys are not copied")
         elif isinstance(e, exp.IndexColumnConstraint):
             self.ignore("index (in CREATE TABLE)")
         elif isinstance(e, exp.ColumnConstraint):
@@ -785,6 +800,7 @@ def _unparsed_column(src: str, dialect: str) -> tuple[str, str] | None:
     return name, m.group(2).split()[0]
 
 
+_BIT_VARYING = re.compile(r"\bBIT\s+VARYING\b", re.IGNORECASE)
 _SPATIAL = {"GEOMETRY", "GEOGRAPHY", "POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING",
             "MULTIPOLYGON", "GEOMETRYCOLLECTION", "GEOMCOLLECTION", "LINE", "LSEG", "BOX", "PATH", "CIRCLE"}
 
@@ -797,6 +813,8 @@ def _skip_type_name(type_name: str) -> str | None:
         return "binary type"
     if u in {"JSON", "JSONB", "XML", "HSTORE"}:
         return "document type"
+    if u in {"BIT", "VARBIT"}:
+        return "bit string"
     return None
 
 
@@ -904,7 +922,7 @@ def _alter_category(text: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 _T = exp.DataType.Type
-_INTEGER = {t.name for t in exp.DataType.INTEGER_TYPES} | {"SERIAL", "BIGSERIAL", "SMALLSERIAL"}
+_INTEGER = ({t.name for t in exp.DataType.INTEGER_TYPES} - {"BIT"}) | {"SERIAL", "BIGSERIAL", "SMALLSERIAL"}
 _NUMERIC = ({t.name for t in exp.DataType.NUMERIC_TYPES} - {"BIT"}) | _INTEGER | {"INTERVAL"}
 _TEXT = {t.name for t in exp.DataType.TEXT_TYPES} | {"UUID", "INET", "CIDR", "MACADDR", "IPADDRESS", "BPCHAR", "CITEXT", "STRING"}
 _TIME = {t.name for t in exp.DataType.TEMPORAL_TYPES} | {"YEAR"}

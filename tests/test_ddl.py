@@ -577,3 +577,27 @@ def nx_has_cycle(schema: pc.Schema) -> bool:
             if f.parent != n:
                 g.add_edge(f.parent, n)
     return not nx.is_directed_acyclic_graph(g)
+
+
+def test_odd_statements_do_not_spoil_the_file():
+    ddl = ("CREATE FUNCTION broken((( RETURNS AS nonsense;\r\n"
+           "CREATE TABLE src (id INT PRIMARY KEY, v TEXT);\r\n"
+           "CREATE TABLE copy_of (LIKE src INCLUDING ALL, w INT);\r\n"
+           "CREATE TABLE t (a INT, b INT, z BIT VARYING(5), q BIT(3), PRIMARY KEY (a ASC, b DESC));\r\n"
+           "CREATE TABLE snap AS SELECT * FROM src;\r\n"
+           "ALTER TABLE src OWNER TO someone;\r\n")
+    s = schema_from_ddl(ddl, "postgres")
+    assert list(s.tables) == ["src", "copy_of", "t"]
+    assert s.tables["copy_of"].column_order == ("id", "v", "w") and "(LIKE)" in notes(s)
+    t = s.tables["t"]
+    assert t.pkey == "a" and t.column_order == ("a", "b")
+    assert "z (VARBIT(5): bit string)" in notes(s) and "q (BIT(3): bit string)" in notes(s)
+    assert "skipped snap: CREATE TABLE ... AS SELECT" in notes(s)
+    assert "1 function" in s.notes[-1] and "1 ALTER TABLE ... OWNER TO" in s.notes[-1]
+
+
+def test_key_statement_that_fails_to_parse_is_an_error_with_its_line():
+    with pytest.raises(DDLError, match=r"^line 3: syntax error in ALTER TABLE: .*end of the statement"):
+        schema_from_ddl("CREATE TABLE t (id INT);\n\nALTER TABLE t ADD CONSTRAINT x FOREIGN KEY (id) REFERENCES;", "postgres")
+    with pytest.raises(DDLError, match=r"^line 2: syntax error in CREATE TABLE t: .* near '\)'"):
+        schema_from_ddl("CREATE TABLE t (\n  b INT REFERENCES);", "postgres")
