@@ -32,7 +32,8 @@ from sqlglot.errors import ParseError, TokenError
 
 from plurel_core.schema import ColumnSpec, ForeignKeySpec, Schema, TableSpec
 
-__all__ = ["DDLError", "MAX_DDL_BYTES", "detect_dialect", "schema_from_ddl", "split_statements"]
+__all__ = ["DDLError", "MAX_DDL_BYTES", "SplitResult", "Statement", "detect_dialect", "schema_from_ddl",
+           "split_statements"]
 
 MAX_DDL_BYTES = 1_048_576
 DIALECTS = ("postgres", "mysql", "sqlite")
@@ -107,7 +108,9 @@ class Statement:
 
 
 @dataclass
-class _Split:
+class SplitResult:
+    """The statements of a DDL text and counts of what was dropped while cutting it."""
+
     statements: list[Statement]
     meta_commands: int = 0
     copy_blocks: int = 0
@@ -122,12 +125,12 @@ class _LineIndex:
         return bisect.bisect_right(self.newlines, offset - 1) + 1
 
 
-def split_statements(text: str, dialect: str) -> _Split:
+def split_statements(text: str, dialect: str) -> SplitResult:
     """Cut ``text`` into statements; comments, meta-commands and COPY data are dropped."""
     out = list(text)  # the cleaned text (same length: dropped parts become spaces)
     n = len(text)
     lines = _LineIndex(text)
-    result = _Split([])
+    result = SplitResult([])
     delim = ";"
     mysql = dialect == "mysql"
     dollar_ok = not mysql
@@ -770,8 +773,7 @@ def _snippet(text: str, limit: int = 80) -> str:
 
 def _key_from_text(text: str) -> tuple[str | None, str]:
     parts = re.findall(r'"((?:[^"]|"")*)"|`([^`]*)`|\[([^\]]*)\]|([^."`\[\s]+)', text.strip())
-    names = [next(p for p in g if p) .replace('""', '"') if any(g) else "" for g in parts]
-    names = [n for n in names if n]
+    names = [next(p for p in g if p).replace('""', '"') for g in parts if any(g)]
     if not names:
         return None, text.strip()
     schema = names[-2] if len(names) > 1 else None

@@ -601,3 +601,55 @@ def test_key_statement_that_fails_to_parse_is_an_error_with_its_line():
         schema_from_ddl("CREATE TABLE t (id INT);\n\nALTER TABLE t ADD CONSTRAINT x FOREIGN KEY (id) REFERENCES;", "postgres")
     with pytest.raises(DDLError, match=r"^line 2: syntax error in CREATE TABLE t: .* near '\)'"):
         schema_from_ddl("CREATE TABLE t (\n  b INT REFERENCES);", "postgres")
+
+
+CROSS_DIALECT = """
+CREATE TABLE {q}teams{q} (
+  {q}id{q} {serial} PRIMARY KEY,
+  {q}name{q} VARCHAR(40) NOT NULL,
+  {q}lead_id{q} INTEGER,
+  {q}tier{q} CHAR(1),
+  {q}region{q} VARCHAR(8) CHECK ({q}region{q} IN ('north', 'south')),
+  {q}flag{q} {boolean},
+  {q}founded{q} DATE
+);
+CREATE TABLE {q}people{q} (
+  {q}id{q} {serial} PRIMARY KEY,
+  {q}team_id{q} INTEGER NOT NULL,
+  {q}mentor_id{q} INTEGER REFERENCES {q}people{q} ({q}id{q}),
+  {q}score{q} DOUBLE PRECISION,
+  {q}joined{q} TIMESTAMP NOT NULL,
+  {q}raw{q} {blob},
+  CONSTRAINT {q}fk_team{q} FOREIGN KEY ({q}team_id{q}) REFERENCES {q}teams{q} ({q}id{q})
+){tail};
+CREATE TABLE {q}memberships{q} (
+  {q}person_id{q} INTEGER NOT NULL REFERENCES {q}people{q} ({q}id{q}),
+  {q}team_id{q} INTEGER NOT NULL REFERENCES {q}teams{q} ({q}id{q}),
+  {q}role{q} TEXT,
+  PRIMARY KEY ({q}person_id{q}, {q}team_id{q})
+){tail};
+ALTER TABLE {q}teams{q} ADD CONSTRAINT {q}fk_lead{q} FOREIGN KEY ({q}lead_id{q}) REFERENCES {q}people{q} ({q}id{q});
+"""
+
+DIALECT_BITS = {
+    "postgres": dict(q='"', serial="SERIAL", boolean="BOOLEAN", blob="BYTEA", tail=""),
+    "mysql": dict(q="`", serial="INT AUTO_INCREMENT", boolean="TINYINT(1)", blob="LONGBLOB", tail=" ENGINE=InnoDB"),
+    "sqlite": dict(q='"', serial="INTEGER", boolean="BOOLEAN", blob="BLOB", tail=""),
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECT_BITS))
+def test_same_schema_in_three_dialects(dialect):
+    s = schema_from_ddl(CROSS_DIALECT.format(**DIALECT_BITS[dialect]), dialect)
+    teams, people, members = s.tables["teams"], s.tables["people"], s.tables["memberships"]
+    assert {c.name: c.kind for c in teams.features} == {
+        "name": "text", "tier": "categorical", "region": "categorical", "flag": "boolean", "founded": "time"}
+    assert cols(teams)["region"].labels == ("north", "south") and teams.time_col == "founded"
+    assert fk(teams, "lead_id").deferred and fk(teams, "lead_id").nullable  # closes teams <-> people
+    assert not fk(people, "team_id").deferred and not fk(people, "team_id").nullable
+    assert fk(people, "mentor_id").parent == "people" and fk(people, "mentor_id").nullable
+    assert "raw" not in people.column_order and "raw (" in notes(s)
+    assert people.time_col == "joined" and cols(people)["score"].kind == "numerical"
+    assert members.composite_key == ("person_id", "team_id") and members.pkey is None
+    assert [t.kind for t in s.tables.values()] == ["entity", "entity", "activity"]
+    assert teams.pkey == "id" and people.pkey == "id"
