@@ -653,3 +653,22 @@ def test_same_schema_in_three_dialects(dialect):
     assert members.composite_key == ("person_id", "team_id") and members.pkey is None
     assert [t.kind for t in s.tables.values()] == ["entity", "entity", "activity"]
     assert teams.pkey == "id" and people.pkey == "id"
+
+
+SQL_BITS = st.sampled_from([
+    "CREATE TABLE ", "t", "u", " (", ")", ", ", ";", "\n", "id INT", " PRIMARY KEY", " REFERENCES t(id)",
+    " NOT NULL", "'", '"', "`", "[", "]", "$$", "--", "/*", "*/", "\\c x\n", "COPY t FROM stdin;\n",
+    "ALTER TABLE t ADD ", "FOREIGN KEY (id)", "CHECK (id IN (1, 2))", " ENUM('a')", "CREATE TYPE e AS ENUM ('x');",
+    " TEXT", " int[]", " POINT", "INHERITS (t)", "PARTITION OF t", "DELIMITER ;;\n", "#", "é", "\x00",
+])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(SQL_BITS, max_size=30).map("".join), st.sampled_from([None, "postgres", "mysql", "sqlite"]))
+def test_garbage_gives_a_schema_or_ddl_error(text, dialect):
+    try:
+        s = schema_from_ddl(text, dialect)
+    except DDLError as e:
+        assert str(e)
+    else:
+        assert s.tables and s.source == "ddl"
