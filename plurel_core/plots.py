@@ -77,15 +77,18 @@ def timeline_figure(db) -> go.Figure:
             fig.add_trace(go.Scatter(x=[col.min(), col.max()], y=[name, name], mode="lines+markers",
                                      line=dict(color=ACTIVITY_COLOR, width=4), showlegend=False,
                                      hovertemplate=f"{name}: %{{x}}<extra></extra>"))
-    for label, ts in (("val", tr.val_timestamp), ("test", tr.test_timestamp)):
+    for label, ts, anchor in (("val", tr.val_timestamp, "right"), ("test", tr.test_timestamp, "left")):
         fig.add_vline(x=ts, line_dash="dash", line_color=ACCENT_COLOR)
-        fig.add_annotation(x=ts, y=1.02, yref="paper", text=f"{label} {ts.date()}", showarrow=False,
-                           font=dict(color=ACCENT_COLOR, size=11), xanchor="left")
+        fig.add_annotation(x=ts, y=1.0, yref="paper", yanchor="bottom", text=f" {label} {ts.date()} ",
+                           showarrow=False, font=dict(color=ACCENT_COLOR, size=11), xanchor=anchor)
     fig.update_xaxes(type="date")
-    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=-0.25))
+    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=-0.2, yanchor="top", x=0.0,
+                                                     xanchor="left"))
     n_rows = 1 + sum(1 for t in db.tables.values() if t.time_col)
-    return _style(fig, f"Time span {tr.min_timestamp.date()} → {tr.max_timestamp.date()}", "time", "table",
-                  height=max(220, 90 + 28 * n_rows))
+    _style(fig, f"Time span {tr.min_timestamp.date()} → {tr.max_timestamp.date()}", "time", "table",
+           height=max(280, 170 + 28 * n_rows))
+    fig.update_layout(margin=dict(t=90, b=110))
+    return fig
 
 
 # --- schema graph (pyvis) ---------------------------------------------------------------------
@@ -196,10 +199,10 @@ def degree_histogram(db, key: str | None = None) -> go.Figure:
         fig.add_trace(go.Histogram(x=counts, name=label, opacity=0.75 if len(series) > 1 else 1.0,
                                    marker_color=PALETTE[i % len(PALETTE)],
                                    histnorm="probability" if len(series) > 1 else None))
-    fig.update_layout(barmode="overlay", bargap=0.05)
+    fig.update_layout(barmode="overlay", bargap=0.05, legend=dict(orientation="h", y=-0.25, yanchor="top"))
     title = "Children per parent row" + (" — all foreign keys" if key is None else f" — {series[0][0]}" if series else "")
     return _style(fig, title, "children per parent row",
-                  "share of parent rows" if len(series) > 1 else "parent rows", height=380)
+                  "share of parent rows" if len(series) > 1 else "parent rows", height=420)
 
 
 def degree_ccdf(db, key: str | None = None) -> go.Figure:
@@ -212,8 +215,9 @@ def degree_ccdf(db, key: str | None = None) -> go.Figure:
                                  line=dict(shape="hv", color=PALETTE[i % len(PALETTE)]), marker=dict(size=4)))
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")
+    fig.update_layout(legend=dict(orientation="h", y=-0.25, yanchor="top"))
     return _style(fig, "Complementary CDF of children per parent (log-log)", "children k",
-                  "P(children ≥ k)", height=380)
+                  "P(children ≥ k)", height=420)
 
 
 def block_heatmap(db, key: str) -> go.Figure:
@@ -319,6 +323,8 @@ def _scm_hover(node, d: dict, g: nx.DiGraph) -> str:
     if d.get("column"):
         lines.append(f"column: {d['column']}")
     typ = d.get("type", "?")
+    if d.get("prop_type") and d.get("prop_type") != d.get("type"):
+        typ += f" (propagated as {d['prop_type']})"
     if d.get("num_categories"):
         typ += f", {d['num_categories']} categories"
     lines.append(f"type: {typ}")
@@ -328,6 +334,8 @@ def _scm_hover(node, d: dict, g: nx.DiGraph) -> str:
         lines.append(f"source: {src.get('law', '?')}" + (f" ({params})" if params else ""))
     else:
         lines.append(f"aggregation: {d.get('aggregation', '?')}")
+        if d.get("noise") is not None:
+            lines.append(f"noise Beta(α, β) = {_fmt(d['noise'])}")
         acts = d.get("decoder_activations") or []
         if acts:
             lines.append("decoder: " + " → ".join(map(str, acts)))
@@ -357,12 +365,21 @@ def scm_graph_figure(db, table: str) -> go.Figure:
         ey += [y0, y1, None]
     fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color="#ced4da", width=1), hoverinfo="skip",
                              showlegend=False, name="edges"))
-    if g.number_of_edges() <= 300:
+    layers = max(1, len({p[0] for p in pos.values()}))
+    tallest = max([sum(1 for p in pos.values() if p[0] == x) for x in {p[0] for p in pos.values()}] + [1])
+    xr = (-0.4, layers - 0.6)
+    yr = (-(tallest - 1) / 2 - 0.6, (tallest - 1) / 2 + 0.6)
+    if 0 < g.number_of_edges() <= 1500:
+        # one marker trace of arrowheads (annotations cost ~30 ms each); angles in screen space
+        px_x, px_y = 1000.0 / (xr[1] - xr[0]), 440.0 / (yr[1] - yr[0])
+        ax_, ay_, ang = [], [], []
         for a, b in g.edges:
             (x0, y0), (x1, y1) = pos[a], pos[b]
-            fig.add_annotation(x=x0 + 0.88 * (x1 - x0), y=y0 + 0.88 * (y1 - y0), ax=x0 + 0.8 * (x1 - x0),
-                               ay=y0 + 0.8 * (y1 - y0), xref="x", yref="y", axref="x", ayref="y", text="",
-                               showarrow=True, arrowhead=2, arrowsize=1, arrowwidth=1, arrowcolor="#868e96")
+            ax_.append(x0 + 0.8 * (x1 - x0))
+            ay_.append(y0 + 0.8 * (y1 - y0))
+            ang.append(math.degrees(math.atan2((x1 - x0) * px_x, (y1 - y0) * px_y)))
+        fig.add_trace(go.Scatter(x=ax_, y=ay_, mode="markers", hoverinfo="skip", showlegend=False, name="direction",
+                                 marker=dict(symbol="arrow", angle=ang, size=8, color="#868e96")))
     groups = [
         ("column · numerical", lambda d: d.get("role") == "column" and d.get("type") != "categorical", NUMERICAL_COLOR, "circle"),
         ("column · categorical", lambda d: d.get("role") == "column" and d.get("type") == "categorical", CATEGORICAL_COLOR, "circle"),
@@ -380,13 +397,14 @@ def scm_graph_figure(db, table: str) -> go.Figure:
             textfont=dict(size=10), hovertext=[_scm_hover(n, g.nodes[n], g) for n in nodes], hoverinfo="text",
             marker=dict(size=[17 if s else 13 for s in src], color=color, symbol=symbol,
                         line=dict(width=[3 if s else 1 for s in src], color=[ACCENT_COLOR if s else "#343a40" for s in src]))))
-    fig.update_xaxes(showgrid=False, zeroline=False, dtick=1)
-    fig.update_yaxes(showgrid=False, zeroline=False, showticklabels=False)
+    fig.update_xaxes(showgrid=False, zeroline=False, dtick=1, range=list(xr))
+    fig.update_yaxes(showgrid=False, zeroline=False, showticklabels=False, range=list(yr))
     fig.update_layout(legend=dict(orientation="h", y=-0.12), hoverlabel=dict(align="left"))
-    n_layers = len({p[0] for p in pos.values()})
+    n_layers = layers
     title = (f"SCM of {table}: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges, layout {tr.layout}, "
              f"mode {tr.mode} (red ring = source)")
-    return _style(fig, title, f"topological generation (0..{n_layers - 1})", "nodes in the generation",
+    return _style(fig, title, f"topological generation 0..{n_layers - 1} (edges point left → right)",
+                  "nodes of the generation",
                   height=560)
 
 

@@ -1,0 +1,82 @@
+"""Streamlit glue shared by app.py and the pages: cached generation and the current database.
+
+Heavy work is cached on strings (config JSON, seed, DDL text), never on widget objects, so a
+rerun that changes nothing costs nothing, and two sessions with the same config share one
+generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+import plurel_core as pc
+from plurel_core import plots
+
+DB_KEY = "plurel_db"
+DB_ID_KEY = "plurel_db_id"
+ERROR_KEY = "plurel_error"
+
+
+def db_id(cfg_json: str, seed: int, ddl: str = "", dialect: str = "auto") -> str:
+    """Stable id of a (config, seed, schema source) combination, for caches and the UI."""
+    h = hashlib.sha256(f"{cfg_json}\x00{int(seed)}\x00{ddl}\x00{dialect}".encode()).hexdigest()
+    return h[:12]
+
+
+def _schema(ddl: str, dialect: str):
+    if not ddl:
+        return None
+    return pc.schema_from_ddl(ddl, None if dialect == "auto" else dialect)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def parse_ddl(ddl: str, dialect: str):
+    """The Schema parsed from DDL (cached: the same text parses once)."""
+    return _schema(ddl, dialect)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def estimate(cfg_json: str, seed: int, ddl: str = "", dialect: str = "auto") -> int:
+    """Cells the database would have (stage 1 only, cheap)."""
+    return int(pc.estimate_cells(pc.Config.from_json(cfg_json), int(seed), parse_ddl(ddl, dialect)))
+
+
+@st.cache_resource(max_entries=12, show_spinner=False)
+def generate(cfg_json: str, seed: int, ddl: str = "", dialect: str = "auto"):
+    """The Database of (config JSON, seed, DDL). Shared read-only across reruns and sessions;
+    cache_resource avoids a pickle round trip of a few million cells on every rerun. The live
+    budget is checked by the caller with :func:`estimate` before this runs."""
+    return pc.generate(pc.Config.from_json(cfg_json), int(seed), parse_ddl(ddl, dialect))
+
+
+@st.cache_data(max_entries=24, show_spinner=False)
+def schema_html(_db, key: str, height: int = 560) -> str:
+    """The pyvis page of a database's schema graph (keyed by the database id)."""
+    return plots.schema_graph_html(_db, height=height, key=key)
+
+
+def current():
+    """The database on screen (the last good one when the sidebar holds an invalid config)."""
+    db = st.session_state.get(DB_KEY)
+    if db is None:
+        st.info("No database yet: fix the settings in the sidebar.")
+        st.stop()
+    return db
+
+
+def current_ddl() -> str:
+    """The DDL text of the database on screen ('' for a random schema)."""
+    last = st.session_state.get("last_good")
+    return last[2] if last else ""
+
+
+def current_id() -> str:
+    return st.session_state.get(DB_ID_KEY, "")
+
+
+def page_header(title: str, caption: str) -> None:
+    db = current()
+    st.title(title)
+    st.caption(f"{caption} · database `{db.name}` · id `{current_id()}`")

@@ -1,0 +1,57 @@
+"""Foreign keys: children-per-parent distributions, coverage, Gini and the HSBM blocks."""
+
+import streamlit as st
+
+from plurel_core import plots, stats
+from views import _shared as shared
+
+db = shared.current()
+shared.page_header("Foreign keys", "Stage 2: every child row picks one parent row from a hierarchical SBM")
+
+keys = stats.fk_keys(db)
+if not keys:
+    st.info("This database has no foreign keys (a single table).")
+    st.stop()
+
+ALL = "__all__"
+choice = st.selectbox("Foreign key", [ALL, *keys], key="fk_choice",
+                      format_func=lambda k: "All foreign keys (overlay)" if k == ALL else stats.fk_label(db, k))
+key = None if choice == ALL else choice
+
+if key is not None:
+    link = db.trace.links[key]
+    s = stats.degree_summary(stats.fk_degrees(db, key))
+    c = st.columns(6)
+    c[0].metric("Parent rows", f"{s['parents']:,}")
+    c[1].metric("Child rows", f"{s['children']:,}")
+    c[2].metric("Coverage", f"{s['coverage']:.1%}", help="Share of parent rows with at least one child")
+    c[3].metric("Gini", f"{s['gini']:.3f}", help="0 = every parent has the same number of children")
+    c[4].metric("Max children", f"{s['max']:,}")
+    c[5].metric("Mean children", f"{s['mean']:.2f}")
+
+left, right = st.columns(2)
+left.plotly_chart(plots.degree_histogram(db, key), theme=None, width="stretch")
+right.plotly_chart(plots.degree_ccdf(db, key), theme=None, width="stretch")
+
+if key is not None:
+    left, right = st.columns([3, 2])
+    left.plotly_chart(plots.block_heatmap(db, key), theme=None, width="stretch")
+    with right:
+        st.subheader("Sampled HSBM")
+        st.markdown(
+            f"- levels **L = {link.levels}**\n"
+            f"- parent clusters per level **h_P = {list(link.h_parent)}**\n"
+            f"- child clusters per level **h_C = {list(link.h_child)}**\n"
+            f"- popularity law **{link.popularity_law}**"
+            + (f", parameter **{float(link.popularity_param):.3g}**" if link.popularity_param is not None else "")
+            + f"\n- null share **{float(link.null_share):.1%}**"
+            + ("\n- deferred (closes a reference cycle)" if link.deferred else ""))
+        for lvl, m in enumerate(link.block_matrices):
+            st.caption(f"Level {lvl} block matrix ({m.shape[0]}×{m.shape[1]})")
+            st.dataframe(m, width="stretch")
+
+st.subheader("All foreign keys")
+st.dataframe(stats.fk_table(db), hide_index=True, width="stretch",
+             column_config={"coverage": st.column_config.NumberColumn(format="%.3f"),
+                            "gini": st.column_config.NumberColumn(format="%.3f"),
+                            "mean children": st.column_config.NumberColumn(format="%.2f")})
