@@ -45,7 +45,7 @@ from plurel_core.names import safe_name, unique_safe_names
 ALL_FORMATS: tuple[str, ...] = ("csv", "parquet", "sqlite", "sql")
 EXPORT_FORMAT_VERSION = 1
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
-ZIP_LEVEL = 6
+ZIP_LEVEL = 3  # deflate level: about half the time of level 6 for ~7% larger CSV / SQLite entries
 _CHUNK_ROWS = 65536
 _COPY_BYTES = 1 << 20
 _ZIP64_THRESHOLD = 1 << 30  # entries that might exceed this are written with ZIP64 headers

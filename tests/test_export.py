@@ -513,6 +513,50 @@ def test_hostile_round_trips_csv_and_load_database(hostile_db, hostile_zip, host
     assert "schema_ddl" in text
 
 
+def test_hostile_csv_only_export_loads_back(hostile_db):
+    buf = io.BytesIO()
+    export_zip(hostile_db, buf, formats=("csv",))
+    db = load_database(io.BytesIO(buf.getvalue()))
+    for name, t in hostile_db.tables.items():
+        pd.testing.assert_frame_equal(db.tables[name].df, t.df, check_exact=True)
+
+
+HOSTILE_DDL = """
+CREATE TABLE "../x" (id INTEGER PRIMARY KEY, "na me" TEXT, "quo""te" BOOLEAN,
+                     kind VARCHAR(10) CHECK (kind IN ('a', 'b')));
+CREATE TABLE "a/b" (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES "a/b"(id),
+                    x_id INTEGER NOT NULL REFERENCES "../x"(id), "ünï" REAL, created TIMESTAMP);
+CREATE TABLE "CON" (id INTEGER PRIMARY KEY, ab_id INTEGER NOT NULL REFERENCES "a/b"(id),
+                    other_id INTEGER REFERENCES "日本語"(id));
+CREATE TABLE "日本語" (id INTEGER PRIMARY KEY, con_id INTEGER REFERENCES "CON"(id), v DOUBLE PRECISION);
+CREATE TABLE "a_b" (x_id INTEGER NOT NULL REFERENCES "../x"(id), ab_id INTEGER NOT NULL REFERENCES "a/b"(id),
+                    w REAL, PRIMARY KEY (x_id, ab_id));
+"""
+
+
+def test_database_from_hostile_ddl_exports_and_regenerates(tmp_path):
+    schema = pc.schema_from_ddl(HOSTILE_DDL)
+    db = pc.generate(pc.Config.preset("demo"), 1, schema=schema)
+    root = export_folder(db, tmp_path, schema_ddl=HOSTILE_DDL)
+    con = sqlite3.connect(root / "database.sqlite")
+    con.execute("PRAGMA foreign_keys = ON")
+    assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    duck = _duckdb_load(root)
+    for name, t in db.tables.items():
+        ident = '"' + name.replace('"', '""') + '"'
+        _assert_same_values(duck.execute(f"SELECT * FROM {ident}").df(), t.df)
+        _assert_same_values(pd.read_sql_query(f"SELECT * FROM {ident}", con), t.df)
+    payload = json.loads((root / "config.json").read_text())
+    assert payload["schema_ddl"] == HOSTILE_DDL
+    again = pc.generate(pc.Config.from_json((root / "config.json").read_text()), payload["seed"],
+                        schema=pc.schema_from_ddl(payload["schema_ddl"]))
+    loaded = load_database(root)
+    for name, t in db.tables.items():
+        pd.testing.assert_frame_equal(again.tables[name].df, t.df)
+        pd.testing.assert_frame_equal(loaded.tables[name].df, t.df, check_exact=True)
+    assert all(p.name == safe_name(p.name) for p in root.rglob("*"))
+
+
 def test_schema_sql_quotes_identifiers(hostile_db):
     ddl = schema_sql(hostile_db)
     assert 'CREATE TABLE "quo""te \'s"' in ddl and '"x,y\nz" BIGINT' in ddl
