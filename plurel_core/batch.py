@@ -40,6 +40,7 @@ import re
 import shutil
 import signal
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -250,6 +251,23 @@ def _single_blas_thread():
 def _worker_init() -> None:
     # Ctrl-C goes to the whole process group; the driver decides, workers finish their seed.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """On Linux, ask the kernel to end this worker when the driver dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the worker ends when its task queue closes
+        return
+    if os.getppid() == 1:  # the driver died before prctl took effect
+        os._exit(1)
 
 
 # --- progress and summary ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ or out-of-range config field, a budget the database would exceed, a bad DDL file
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import os
@@ -239,6 +240,25 @@ class _ProgressPrinter:
             self.stream.flush()
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a scheduler's kill, `timeout`) stops a batch like Ctrl-C: cleanly, with a summary."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_batch(args) -> int:
     from plurel_core.batch import run_batch
 
@@ -257,15 +277,16 @@ def cmd_batch(args) -> int:
         where = args.scheduler or (f"{args.workers} worker(s)" if args.workers else "all cores")
         print(f"plurel batch: {len(seeds)} seeds of config {config.name!r} ({config.digest()}) "
               f"-> {args.out} [{args.format}] on {args.backend} ({where})", file=sys.stderr)
-    try:
-        summary = run_batch(
-            config, seeds, args.out, workers=args.workers, backend=args.backend,
-            scheduler=args.scheduler, formats=_formats(args.formats), layout=args.format,
-            resume=args.resume, max_cells=args.max_cells, max_bytes=args.max_bytes,
-            ddl=ddl_text, dialect=args.dialect, progress=printer,
-        )
-    finally:
-        printer.close()
+    with _sigterm_as_interrupt():
+        try:
+            summary = run_batch(
+                config, seeds, args.out, workers=args.workers, backend=args.backend,
+                scheduler=args.scheduler, formats=_formats(args.formats), layout=args.format,
+                resume=args.resume, max_cells=args.max_cells, max_bytes=args.max_bytes,
+                ddl=ddl_text, dialect=args.dialect, progress=printer,
+            )
+        finally:
+            printer.close()
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
