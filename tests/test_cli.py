@@ -1,0 +1,231 @@
+"""The ``plurel`` command line, run as a user runs it (subprocess) and in-process for speed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import plurel_core as pc
+from plurel_core.batch import read_index
+from plurel_core.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = pc.Config.preset("demo")
+
+
+def plurel(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "plurel_core.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _assert_same_tables(loaded, db) -> None:
+    assert list(loaded.tables) == list(db.tables)
+    for name, t in db.tables.items():
+        pd.testing.assert_frame_equal(loaded.tables[name].df, t.df)
+        assert loaded.tables[name].pkey_col == t.pkey_col
+        assert loaded.tables[name].fkey_col_to_pkey_table == t.fkey_col_to_pkey_table
+
+
+def test_generate_writes_a_zip_equal_to_pc_generate(tmp_path):
+    target = tmp_path / "demo3.zip"
+    res = plurel("generate", "--preset", "demo", "--seed", "3", "--out", str(target))
+    assert res.returncode == 0, res.stderr
+    db = pc.generate(DEMO, 3)
+    assert f"wrote {target}" in res.stdout and f"{len(db.tables)} tables" in res.stdout
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    assert f"sha256 {digest}" in res.stdout
+    _assert_same_tables(pc.load_database(target), db)
+    with zipfile.ZipFile(target) as zf:  # and without our loader: plain pandas on the Parquet files
+        for name, t in db.tables.items():
+            with zf.open(f"{db.name}/db/{name}.parquet") as fh:
+                assert len(pd.read_parquet(fh)) == len(t)
+        saved = json.loads(zf.read(f"{db.name}/config.json"))
+    assert pc.Config.from_dict(saved["config"]) == DEMO and saved["seed"] == 3
+
+
+def test_generate_into_a_directory_with_sets_formats_and_json(tmp_path):
+    code = main(["generate", "--preset", "demo", "--seed", "1", "--out", str(tmp_path),
+                 "--set", "schema.num_tables=3", "--set", "scm.activations=relu,TANH",
+                 "--set", "postprocess.binarize=false", "--set", "graphs.ws_k=2,4",
+                 "--formats", "csv,sql", "--json"])
+    assert code == 0
+    config = DEMO.replace(**{"schema.num_tables": (3, 3), "scm.activations": ("relu", "tanh"),
+                             "postprocess.binarize": False, "graphs.ws_k": (2, 4)})
+    db = pc.generate(config, 1)
+    target = tmp_path / f"{db.name}.zip"
+    assert len(db.tables) == 3 and target.exists()
+    with zipfile.ZipFile(target) as zf:
+        names = zf.namelist()
+    assert any(n.endswith("schema.sql") for n in names) and any("/csv/" in n for n in names)
+    assert not any(n.endswith(".parquet") or n.endswith(".sqlite") for n in names)
+    _assert_same_tables(pc.load_database(target), db)
+
+
+def test_generate_folder_layout_and_config_file(tmp_path, capsys):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(DEMO.replace(**{"schema.num_tables": (4, 4)}).to_json())
+    assert main(["generate", "--config", str(cfg), "--seed", "2", "--format", "folder",
+                 "--out", str(tmp_path / "db2")]) == 0
+    db = pc.generate(pc.Config.from_json(cfg.read_text()), 2)
+    assert (tmp_path / "db2" / "manifest.json").exists() and len(db.tables) == 4
+    _assert_same_tables(pc.load_database(tmp_path / "db2"), db)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("setting, field", [
+    ("schema.num_tables=0..3", "schema.num_tables"),
+    ("schema.num_tables=9..3", "schema.num_tables"),
+    ("schema.num_tables=three", "schema.num_tables"),
+    ("scm.activations=relu,nope", "scm.activations"),
+    ("links.hsbm_diagonal=1.5", "links.hsbm_diagonal"),
+    ("postprocess.binarize=maybe", "postprocess.binarize"),
+    ("schema.start_date=yesterday", "schema.start_date"),
+    ("schema.num_tabels=3", "schema.num_tabels"),
+    ("nosection", "nosection"),
+])
+def test_bad_set_exits_2_naming_the_field(setting, field, tmp_path, capsys):
+    code = main(["generate", "--preset", "demo", "--seed", "0", "--set", setting, "--out", str(tmp_path / "x.zip")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"plurel: error: {field}")
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_errors_in_a_real_shell_have_no_traceback(tmp_path):
+    res = plurel("generate", "--seed", "0", "--set", "schema.num_tables=0..3", "--out", str(tmp_path / "x.zip"))
+    assert res.returncode == 2
+    assert "schema.num_tables" in res.stderr and "[1, 100]" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = plurel("generate", "--seed", "0", "--set", "schema.num_tabels=3", "--out", str(tmp_path / "x.zip"))
+    assert res.returncode == 2 and "did you mean schema.num_tables" in res.stderr
+    res = plurel("generate", "--preset", "nope", "--seed", "0", "--out", str(tmp_path / "x.zip"))
+    assert res.returncode == 2 and "preset" in res.stderr and "Traceback" not in res.stderr
+    res = plurel("generate", "--config", str(tmp_path / "missing.json"), "--seed", "0", "--out", "x.zip")
+    assert res.returncode == 2 and "--config" in res.stderr and "Traceback" not in res.stderr
+    res = plurel("generate", "--preset", "paper", "--seed", "0", "--max-cells", "1000", "--out", str(tmp_path / "x.zip"))
+    assert res.returncode == 2 and "SizeError" not in res.stderr and "1,000" in res.stderr
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_batch_command_index_resume_and_failures(tmp_path):
+    out = tmp_path / "run"
+    res = plurel("batch", "--preset", "demo", "--count", "6", "--start", "10", "--out", str(out),
+                 "--workers", "2")
+    assert res.returncode == 0, res.stderr
+    assert "batch finished: 6 done, 0 failed" in res.stdout
+    assert "db/s" in res.stderr and "ETA" in res.stderr  # progress on stderr
+    index = read_index(out)
+    assert sorted(index) == list(range(10, 16))
+    assert all(r["status"] == "ok" and (out / r["path"]).exists() for r in index.values())
+
+    res = plurel("batch", "--preset", "demo", "--seeds", "10..17", "--out", str(out), "--workers", "1",
+                 "--resume", "--quiet", "--json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert (summary["done"], summary["skipped"], summary["failed"]) == (2, 6, 0)
+    assert res.stderr == ""
+
+    # one budget for all: the seeds over it are recorded as failed, the run goes on, exit code 1
+    estimates = {s: pc.estimate_cells(DEMO, s) for s in range(20, 26)}
+    budget = sorted(estimates.values())[2]
+    res = plurel("batch", "--preset", "demo", "--seeds", "20..25", "--out", str(out), "--workers", "2",
+                 "--max-cells", str(budget), "--quiet")
+    assert res.returncode == 1
+    index = read_index(out)
+    failed = {s for s in range(20, 26) if index[s]["status"] == "failed"}
+    assert failed == {s for s, c in estimates.items() if c > budget}
+    assert f"{len(failed)} failed" in res.stdout
+    assert all("SizeError" in index[s]["error"] for s in failed)
+
+
+def test_batch_bad_input(tmp_path, capsys):
+    assert main(["batch", "--preset", "demo", "--out", str(tmp_path)]) == 2
+    assert "--seeds" in capsys.readouterr().err
+    assert main(["batch", "--preset", "demo", "--seeds", "3..1", "--out", str(tmp_path)]) == 2
+    assert "seeds" in capsys.readouterr().err
+    assert main(["batch", "--preset", "demo", "--seeds", "1", "--formats", "xlsx", "--out", str(tmp_path)]) == 2
+    assert "xlsx" in capsys.readouterr().err
+    assert main(["batch", "--preset", "demo", "--seeds", "1", "--scheduler", "tcp://x:1", "--out", str(tmp_path)]) == 2
+    assert "--backend dask" in capsys.readouterr().err
+
+
+def test_presets_lists_every_preset_with_its_description(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in pc.Config.preset_names():
+        line = next(line for line in out.splitlines() if line.split()[0] == name)
+        assert pc.Config.preset_description(name) in line
+    assert main(["presets", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == pc.Config.preset_names()
+
+
+def test_priors_lists_every_knob_with_value_and_bounds(capsys):
+    assert main(["priors", "--preset", "demo", "--json"]) == 0
+    rows = {r["path"]: r for r in json.loads(capsys.readouterr().out)}
+    specs = pc.prior_specs()
+    assert list(rows) == [s.path for s in specs]
+    assert rows["schema.num_tables"]["value"] == {"lo": 3, "hi": 6}
+    assert rows["schema.num_tables"]["bounds"] == [1, 100]
+    assert rows["scm.activations"]["options"] == list(next(s for s in specs if s.path == "scm.activations").options)
+    assert main(["priors"]) == 0
+    text = capsys.readouterr().out
+    for s in specs:
+        assert s.path in text
+    assert "schema.num_tables" in text and "3..20" in text and "bounds [1, 100]" in text
+
+
+def test_estimate_prints_the_core_estimates(capsys):
+    assert main(["estimate", "--preset", "paper", "--seed", "4"]) == 0
+    out = capsys.readouterr().out
+    cells, nbytes = pc.estimate_cells(pc.Config(), 4), pc.estimate_bytes(pc.Config(), 4)
+    assert f"{cells:,} cells" in out and f"{nbytes:,} bytes" in out
+    assert main(["estimate", "--preset", "demo", "--seeds", "0..2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [e["seed"] for e in data["estimates"]] == [0, 1, 2]
+    assert data["total"]["cells"] == sum(pc.estimate_cells(DEMO, s) for s in range(3))
+
+
+DDL = """
+CREATE TABLE customers (id INTEGER PRIMARY KEY, country TEXT CHECK (country IN ('FR', 'DE')), age INTEGER);
+CREATE TABLE orders (
+  order_id INTEGER PRIMARY KEY,
+  customer_id INTEGER NOT NULL REFERENCES customers (id),
+  amount REAL,
+  placed_at TIMESTAMP NOT NULL
+);
+"""
+
+
+def test_ddl_command_generates_on_the_sql_schema(tmp_path, capsys):
+    sql = tmp_path / "shop.sql"
+    sql.write_text(DDL)
+    target = tmp_path / "shop.zip"
+    assert main(["ddl", str(sql), "--preset", "demo", "--seed", "5", "--out", str(target)]) == 0
+    db = pc.generate(DEMO, 5, pc.schema_from_ddl(DDL))
+    loaded = pc.load_database(target)
+    assert set(loaded.tables) == {"customers", "orders"}
+    _assert_same_tables(loaded, db)
+    bad = tmp_path / "bad.sql"
+    bad.write_text("this is not SQL at all;")
+    capsys.readouterr()
+    assert main(["ddl", str(bad), "--seed", "0", "--out", str(tmp_path / "bad.zip")]) == 2
+    assert capsys.readouterr().err.startswith("plurel: error:")
+
+
+@pytest.mark.parametrize("command", ["generate", "batch", "presets", "priors", "estimate", "ddl"])
+def test_help_has_examples(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert f"usage: plurel {command}" in out
+    if command not in ("presets",):
+        assert "examples:" in out
