@@ -421,9 +421,7 @@ def _readme(db, layout: Layout, formats: tuple[str, ...], has_ddl: bool) -> str:
         "metadata.json and the Parquet/CSV headers keep the real names. The relbench table names are "
         "the file stems (`file_stem` in metadata.json).\n",
         "## Regenerate\n",
-        "```sh\n"
-        f"plurel generate --config config.json --seed {seed} --out regenerated/\n"
-        "```\n",
+        _cli_block(seed, has_ddl),
         "```python\nimport json\nimport plurel_core\nfrom plurel_core import Config\n\n"
         f"db = plurel_core.generate(Config.from_json(open('config.json').read()), seed={seed}"
         + (", schema=plurel_core.schema_from_ddl(json.load(open('config.json'))['schema_ddl'])"
@@ -479,6 +477,15 @@ def _readme(db, layout: Layout, formats: tuple[str, ...], has_ddl: bool) -> str:
             "closes a reference cycle (it points to a table created later) and a self-reference (DuckDB "
             "checks it against rows already stored, so a bulk load fails). database.sqlite declares them all.\n")
     return "\n".join(sections)
+
+
+def _cli_block(seed: int, has_ddl: bool) -> str:
+    if not has_ddl:
+        return f"```sh\nplurel generate --config config.json --seed {seed} --out regenerated/\n```\n"
+    return ("The schema came from SQL DDL, kept in config.json (`schema_ddl`); write it to a file and "
+            "generate on it:\n\n```sh\n"
+            "python -c \"import json; open('source_schema.sql', 'w').write(json.load(open('config.json'))['schema_ddl'])\"\n"
+            f"plurel ddl source_schema.sql --config config.json --seed {seed} --out regenerated/\n```\n")
 
 
 def _schema_source(db) -> str:
