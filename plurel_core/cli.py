@@ -382,8 +382,15 @@ def cmd_estimate(args) -> int:
 
 # --- parser -----------------------------------------------------------------------------------
 
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' line breaks; shows a default only where there is one worth showing."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "%(default)" not in text and not any(action.default is v for v in (None, False, argparse.SUPPRESS)) \
+                and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -433,11 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("batch", help="generate many seeds, on local processes or Dask", formatter_class=_Formatter,
-                       description="Generate every seed into DIR with an index (index.jsonl, index.parquet) "
-                                   "of seed, name, tables, rows, cells, seconds, path, bytes, sha256, "
-                                   "status and error. Outputs are written atomically; a failed seed is "
-                                   "recorded and the batch goes on; Ctrl-C finishes running seeds, a second "
-                                   "Ctrl-C aborts; --resume skips seeds already done.",
+                       description="Generate every seed into DIR, with an index (DIR/index.jsonl, and\n"
+                                   "DIR/index.parquet at the end) of seed, name, tables, rows, cells, seconds,\n"
+                                   "path, bytes, sha256, status and error. Outputs are written atomically; a\n"
+                                   "failed seed is recorded and the batch goes on; Ctrl-C (or SIGTERM) lets the\n"
+                                   "running seeds finish and prints a summary, a second Ctrl-C aborts;\n"
+                                   "--resume skips the seeds already done.",
                        epilog="examples:\n"
                               "  plurel batch --preset paper --seeds 0..9999 --out runs/paper --workers 8\n"
                               "  plurel batch --preset demo --count 100 --start 1000 --out runs/demo --resume\n"
