@@ -11,7 +11,7 @@ random generators: the same config and seed give the same bytes.
 
 from plurel_core.config import Config, ConfigError, FloatRange, IntRange, prior_specs
 from plurel_core.database import ColumnMeta, Database, LinkTrace, ScmTrace, Table, Trace
-from plurel_core.generate import SizeError, estimate_cells, estimate_bytes, generate
+from plurel_core.pipeline import SizeError, estimate_bytes, estimate_cells, generate
 from plurel_core.schema import ColumnSpec, ForeignKeySpec, Schema, TableSpec
 
 __all__ = [

@@ -41,6 +41,7 @@ import shutil
 import signal
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -471,9 +472,31 @@ def _clean_stale_tmp(out_dir: Path) -> None:
 # --- backends ---------------------------------------------------------------------------------
 
 class _State:
+    """Stop requests: the first signal drains (no new seeds), the second aborts."""
+
     def __init__(self) -> None:
         self.interrupted = False
-        self.draining = False
+        self.aborted = False
+
+    def handler(self, signum, frame) -> None:
+        if self.interrupted:
+            self.aborted = True
+            raise KeyboardInterrupt
+        self.interrupted = True
+
+
+@contextlib.contextmanager
+def _stop_signals(state: _State, enabled: bool):
+    """Route SIGINT and SIGTERM to ``state`` while the batch runs (main thread only)."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, state.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _failed_row(task: Task, err: BaseException | str) -> dict[str, Any]:
@@ -484,11 +507,9 @@ def _failed_row(task: Task, err: BaseException | str) -> dict[str, Any]:
 
 def _iter_inline(tasks: list[Task], fn: Callable, state: _State) -> Iterator[dict]:
     for task in tasks:
-        try:
-            yield fn(task)
-        except KeyboardInterrupt:
-            state.interrupted = True
+        if state.interrupted:
             return
+        yield fn(task)
 
 
 def _terminate_pool(executor: cf.ProcessPoolExecutor) -> None:
@@ -506,35 +527,28 @@ def _iter_local(tasks: list[Task], fn: Callable, workers: int, state: _State,
         return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
 
     todo = list(reversed(tasks))  # pop() from the end keeps the seed order
-    suspects: list[Task] = []  # running when a worker died: retried alone to find the culprit
+    suspects: list[Task] = []  # in the pool when a worker died: retried alone to find the culprit
     window = max(2 * workers, workers + 1)
     executor = new_pool()
     pending: dict[cf.Future, Task] = {}
     try:
-        while todo or pending or suspects:
-            if not state.draining:
-                if suspects and not pending:
+        while True:
+            if state.interrupted:  # drain: nothing new, drop what has not started
+                todo.clear()
+                suspects.clear()
+                for fut in [f for f in pending if f.cancel()]:
+                    del pending[fut]
+            elif suspects:
+                if not pending:
                     task = suspects.pop()
                     pending[executor.submit(fn, task)] = task
-                while not suspects and todo and len(pending) < window:
+            else:
+                while todo and len(pending) < window:
                     task = todo.pop()
                     pending[executor.submit(fn, task)] = task
             if not pending:
-                break
-            try:
-                done, _ = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
-            except KeyboardInterrupt:
-                if state.draining:  # second Ctrl-C: stop now
-                    _terminate_pool(executor)
-                    pending.clear()
-                    return
-                state.interrupted = state.draining = True
-                todo.clear()
-                suspects.clear()
-                for fut in list(pending):
-                    if fut.cancel():
-                        del pending[fut]
-                continue
+                return
+            done, _ = cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
             broken = []
             for fut in done:
                 task = pending.pop(fut)
@@ -545,9 +559,9 @@ def _iter_local(tasks: list[Task], fn: Callable, workers: int, state: _State,
                     yield fut.result()
                 elif isinstance(err, cf.process.BrokenProcessPool):
                     broken.append(task)
-                else:  # the task function itself failed outside its own guard (pickling, ...)
+                else:  # the task function failed outside its own guard (pickling, ...)
                     yield _failed_row(task, err)
-            if broken:
+            if broken and not state.interrupted:  # after a stop request the workers may be dying
                 running = broken + list(pending.values())
                 pending.clear()
                 executor.shutdown(wait=False, cancel_futures=True)
@@ -556,8 +570,13 @@ def _iter_local(tasks: list[Task], fn: Callable, workers: int, state: _State,
                     yield _failed_row(running[0], "worker process died while generating this seed")
                 else:
                     suspects.extend(running)
+            elif broken:
+                pending.clear()
+    except BaseException:
+        state.aborted = True
+        raise
     finally:
-        if state.draining and pending:
+        if state.aborted:
             _terminate_pool(executor)
         else:
             executor.shutdown(wait=True, cancel_futures=True)
@@ -579,7 +598,7 @@ def _iter_dask(tasks: list[Task], fn: Callable, workers: int, scheduler: Any, st
     futures: dict[Any, Task] = {}
     try:
         slots = sum(client.nthreads().values()) or workers
-        window = max(4 * slots, 8)
+        window = max(2 * slots, 4)
         todo = list(reversed(tasks))
 
         def submit(batch: list[Task]) -> list:
@@ -588,22 +607,28 @@ def _iter_dask(tasks: list[Task], fn: Callable, workers: int, scheduler: Any, st
             futures.update(zip(futs, batch))
             return futs
 
-        first = [todo.pop() for _ in range(min(window, len(todo)))]
-        ac = as_completed(submit(first))
-        try:
-            for fut in ac:
+        ac = as_completed(submit([todo.pop() for _ in range(min(window, len(todo)))]))
+        while not ac.is_empty():
+            batch = ac.next_batch(block=False)
+            if not batch:
+                time.sleep(0.02)  # poll, so that a stop request is seen between results
+                continue
+            for fut in batch:
                 task = futures.pop(fut)
                 if fut.status == "finished":
                     yield fut.result()
-                elif fut.status != "cancelled":  # KilledWorker (the worker died), or a task error
-                    yield _failed_row(task, fut.exception())
+                elif fut.status != "cancelled" and not state.interrupted:
+                    yield _failed_row(task, fut.exception())  # KilledWorker: the worker died
                 fut.release()
-                if todo and not state.draining:
-                    ac.update(submit([todo.pop()]))
-        except KeyboardInterrupt:
-            state.interrupted = True
-            client.cancel(list(futures))
+            if todo and not state.interrupted:
+                ac.update(submit([todo.pop() for _ in range(min(window - ac.count(), len(todo)))]))
+    except BaseException:
+        state.aborted = True
+        raise
     finally:
+        if futures:
+            with contextlib.suppress(Exception):
+                client.cancel(list(futures))
         if own_client:
             client.close()
         if cluster is not None:
@@ -628,6 +653,7 @@ def run_batch(
     ddl: str | None = None,
     dialect: str | None = None,
     progress: Callable[[BatchProgress], None] | None = None,
+    handle_signals: bool = True,
     start_method: str = "spawn",
     task_fn: Callable[[Task], dict[str, Any]] = generate_one,
 ) -> BatchSummary:
@@ -641,6 +667,10 @@ def run_batch(
     passed to the exporter. ``ddl`` (SQL text) and ``dialect`` fix the schema of every database.
     ``task_fn`` is the function run per seed (top-level, picklable); it defaults to
     :func:`generate_one`.
+
+    With ``handle_signals`` (and when called from the main thread), a first SIGINT (Ctrl-C) or
+    SIGTERM stops submitting seeds and lets the running ones finish (``summary.interrupted``);
+    a second one aborts at once. Either way the index holds every seed that was finished.
     """
     from plurel_core.config import Config
 
@@ -703,32 +733,33 @@ def run_batch(
         results = _iter_local(tasks, task_fn, workers, state, start_method)
     else:
         results = _iter_dask(tasks, task_fn, workers, scheduler, state)
-    try:
-        for row in results:
-            row = dict(row, config=digest, layout=layout,
-                       finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-            writer.write(row)
-            if row["status"] == "ok":
-                prog.done += 1
-                prog.cells += int(row.get("cells") or 0)
-                rows += int(row.get("rows") or 0)
-                nbytes += int(row.get("bytes") or 0)
-            else:
-                prog.failed += 1
-                failures.append((row["seed"], str(row.get("error"))))
-            prog.elapsed = time.perf_counter() - t0
-            prog.last = row
-            prog.draining = state.draining
-            if progress is not None:
-                progress(prog)
-    except KeyboardInterrupt:  # raised between results (inline/dask); local drains inside
-        state.interrupted = True
-        results.close()
-    finally:
-        writer.close()
-        seconds = time.perf_counter() - t0
-        with contextlib.suppress(Exception):
-            write_index_parquet(out)
+    with _stop_signals(state, handle_signals):
+        try:
+            for row in results:
+                row = dict(row, config=digest, layout=layout,
+                           finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+                writer.write(row)
+                if row["status"] == "ok":
+                    prog.done += 1
+                    prog.cells += int(row.get("cells") or 0)
+                    rows += int(row.get("rows") or 0)
+                    nbytes += int(row.get("bytes") or 0)
+                else:
+                    prog.failed += 1
+                    failures.append((row["seed"], str(row.get("error"))))
+                prog.elapsed = time.perf_counter() - t0
+                prog.last = row
+                prog.draining = state.interrupted
+                if progress is not None:
+                    progress(prog)
+        except KeyboardInterrupt:  # a second stop request, or Ctrl-C without our handler
+            state.interrupted = state.aborted = True
+            results.close()
+        finally:
+            writer.close()
+            seconds = time.perf_counter() - t0
+            with contextlib.suppress(Exception):
+                write_index_parquet(out)
     return BatchSummary(
         total=len(seeds), done=prog.done, failed=prog.failed, skipped=len(skip), seconds=seconds,
         cells=prog.cells, rows=rows, bytes=nbytes, out_dir=str(out), index_path=str(out / INDEX_NAME),

@@ -13,7 +13,6 @@ or out-of-range config field, a budget the database would exceed, a bad DDL file
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
 import json
 import os
@@ -223,7 +222,7 @@ class _ProgressPrinter:
             return
         now = time.monotonic()
         final = prog.remaining == 0
-        if not final and now - self.last < self.every and not (prog.draining and prog.finished == 0):
+        if not final and now - self.last < self.every:
             return
         self.last = now
         line = prog.format()
@@ -238,25 +237,6 @@ class _ProgressPrinter:
         if self.tty and self.wrote and not self.quiet:
             self.stream.write("\n")
             self.stream.flush()
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM (a scheduler's kill, `timeout`) stops a batch like Ctrl-C: cleanly, with a summary."""
-    import signal
-    import threading
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_batch(args) -> int:
@@ -277,16 +257,15 @@ def cmd_batch(args) -> int:
         where = args.scheduler or (f"{args.workers} worker(s)" if args.workers else "all cores")
         print(f"plurel batch: {len(seeds)} seeds of config {config.name!r} ({config.digest()}) "
               f"-> {args.out} [{args.format}] on {args.backend} ({where})", file=sys.stderr)
-    with _sigterm_as_interrupt():
-        try:
-            summary = run_batch(
-                config, seeds, args.out, workers=args.workers, backend=args.backend,
-                scheduler=args.scheduler, formats=_formats(args.formats), layout=args.format,
-                resume=args.resume, max_cells=args.max_cells, max_bytes=args.max_bytes,
-                ddl=ddl_text, dialect=args.dialect, progress=printer,
-            )
-        finally:
-            printer.close()
+    try:
+        summary = run_batch(
+            config, seeds, args.out, workers=args.workers, backend=args.backend,
+            scheduler=args.scheduler, formats=_formats(args.formats), layout=args.format,
+            resume=args.resume, max_cells=args.max_cells, max_bytes=args.max_bytes,
+            ddl=ddl_text, dialect=args.dialect, progress=printer,
+        )
+    finally:
+        printer.close()
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from plurel_core.graphs import DAG_LAYOUTS, EDGE_WEIGHT_LAWS, EXTENSION_LAYOUTS, PAPER_LAYOUTS
+from plurel_core.graphs import DAG_LAYOUTS, EDGE_WEIGHT_LAWS, EXTENSION_LAYOUTS
 from plurel_core.links import POPULARITY_LAWS
 from plurel_core.postprocess import TRANSFORMS
 from plurel_core.scm.activations import ACTIVATIONS

@@ -14,6 +14,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from plurel_core.random import pick
+
 PAPER_LAYOUTS = ("BarabasiAlbert", "ReverseRandomTree", "WattsStrogatz")
 DAG_LAYOUTS = (
     "ErdosRenyi", "BarabasiAlbert", "RandomTree", "ReverseRandomTree", "WattsStrogatz", "Layered", "RandomCauchy",
@@ -102,7 +104,7 @@ def reverse_random_tree(n: int, gp, rng: np.random.Generator) -> tuple[nx.DiGrap
 
 
 def watts_strogatz(n: int, gp, rng: np.random.Generator) -> tuple[nx.DiGraph, dict]:
-    k = int(rng.choice(list(gp.ws_k)))
+    k = int(pick(rng, gp.ws_k))
     k = min(k, n - 1 if n > 1 else 0)
     k = max(2, k - (k % 2)) if n > 2 else max(n - 1, 0)
     p = gp.ws_rewire.sample(rng)
@@ -144,7 +146,7 @@ def layered(n: int, gp, rng: np.random.Generator) -> tuple[nx.DiGraph, dict]:
     for d in range(depth - 1):
         upper, lower = members[d], members[d + 1]
         keep = rng.random((len(upper), len(lower))) >= gp.layered_edge_dropout
-        for c, child in enumerate(lower):  # every node of l+1 has a parent
+        for c in range(len(lower)):  # every node of l+1 has a parent
             if not keep[:, c].any():
                 keep[rng.integers(len(upper)), c] = True
         for r in range(len(upper)):  # every node of l has a child in the next layer
@@ -217,7 +219,7 @@ def sample_dag(layout: str, n: int, gp, rng: np.random.Generator) -> Dag:
         raise ValueError(f"unknown DAG layout {layout!r}; allowed: {list(LAYOUT_REGISTRY)}")
     g, params = LAYOUT_REGISTRY[layout](n, gp, rng)
     params["components_linked"] = connect_components(g, rng)
-    law = str(rng.choice(list(gp.edge_weight_laws)))
+    law = str(pick(rng, gp.edge_weight_laws))
     edges = sorted(g.edges)
     weights = draw_edge_weights(law, len(edges), rng)
     for (u, v), w in zip(edges, weights):

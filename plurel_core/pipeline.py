@@ -8,20 +8,58 @@ random stream (:mod:`plurel_core.random`), so the result is a pure function of c
 from __future__ import annotations
 
 import math
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from plurel_core import random as streams
 from plurel_core.config import Config, ConfigError
 from plurel_core.database import ColumnMeta, Database, LinkTrace, Table, Trace
 from plurel_core.links import distinct_combinations, popularity, sample_hsbm, sample_parent_index
-from plurel_core.postprocess import apply_transform, binarize, is_constant, missing_count, set_missing
+from plurel_core.postprocess import (
+    apply_transform,
+    binarize,
+    is_constant,
+    missing_count,
+    set_missing,
+)
+from plurel_core.random import pick
 from plurel_core.schema import Schema, TableSpec, sample_schema
 from plurel_core.scm.model import ForeignInput, ScmColumn, run_scm
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
+@contextmanager
+def single_threaded_blas():
+    """OpenBLAS on one thread while any generation runs in this process.
+
+    The SCM's GEMMs are small (rows x 32 x 32): a second BLAS thread only adds spin-waiting, and
+    under load it makes each product 4-40x slower. Tables run in parallel threads instead.
+    """
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = threadpool_limits(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limiter is not None:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 class SizeError(ValueError):
@@ -91,7 +129,7 @@ def _link(cfg: Config, seed: int, t: TableSpec, fk_pos: int, n_parent: int, n_ch
     lp = cfg.links
     rng = streams.stream(seed, streams.LINKS, t.node_id, fk_pos)
     hsbm = sample_hsbm(lp, rng)
-    law = str(rng.choice(list(lp.popularity_laws)))
+    law = str(pick(rng, lp.popularity_laws))
     param = {"lognormal": lp.popularity_sigma, "zipf": lp.popularity_alpha}.get(law)
     param = param.sample(rng) if param is not None else None
     theta = popularity(law, param, n_parent, rng)
@@ -125,7 +163,7 @@ def _stage2(cfg: Config, seed: int, sized: _Sized) -> tuple[dict[str, LinkTrace]
                 keep = distinct_combinations(cols, resample)
                 if not keep.all():
                     notes.append(f"{name}: {int((~keep).sum())} rows dropped to keep key {t.composite_key} distinct")
-        for col, (pos, fk, hsbm, law, param, theta, parent, pblock, cblock, rng) in drawn.items():
+        for col, (_pos, fk, hsbm, law, param, _theta, parent, pblock, cblock, rng) in drawn.items():
             parent = parent[keep]
             cblock = cblock[keep]
             null_share = 0.0
@@ -175,8 +213,18 @@ def generate(
     *,
     max_cells: int | None = None,
     max_bytes: int | None = None,
+    threads: int | None = None,
 ) -> Database:
-    """A database drawn from the config's priors; the same config and seed give the same bytes."""
+    """A database drawn from the config's priors; the same config and seed give the same bytes.
+
+    ``threads`` tables of one topological generation run at once (default: the CPU count, at
+    most 4); the result does not depend on it.
+    """
+    with single_threaded_blas():
+        return _generate(config, seed, schema, max_cells, max_bytes, threads)
+
+
+def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
     cfg = config if config is not None else Config()
     if not isinstance(cfg, Config):
         raise TypeError(f"config: expected plurel_core.Config, got {type(cfg).__name__}")
@@ -205,22 +253,31 @@ def generate(
     raw_kinds: dict[str, dict[str, tuple[str, int | None]]] = {}
     scm_traces = {}
     labels_of: dict[str, dict[str, tuple]] = {}
-    for generation in schema_.generation_order():
-        for name in generation:
-            t = schema_.tables[name]
-            cols, labels = _scm_columns(t, cfg, seed)
-            labels_of[name] = labels
-            foreign = []
-            for fk in t.fkeys:
-                if fk.deferred or fk.parent == name:
-                    continue
-                pcols = [(c, raw[fk.parent][c], *raw_kinds[fk.parent][c]) for c in raw[fk.parent]]
-                foreign.append(ForeignInput(fk.parent, links[f"{name}.{fk.column}"].parent_index, pcols))
-            values, trace = run_scm(name, cols, rows[name], t.kind == "activity", foreign, cfg,
-                                    streams.stream(seed, streams.SCM, t.node_id))
-            raw[name] = values
-            raw_kinds[name] = {c.name: (c.kind, c.k) for c in cols}
-            scm_traces[name] = trace
+
+    def one_table(name: str):
+        t = schema_.tables[name]
+        cols, labels = _scm_columns(t, cfg, seed)
+        foreign = []
+        for fk in t.fkeys:
+            if fk.deferred or fk.parent == name:
+                continue
+            pcols = [(c, raw[fk.parent][c], *raw_kinds[fk.parent][c]) for c in raw[fk.parent]]
+            foreign.append(ForeignInput(fk.parent, links[f"{name}.{fk.column}"].parent_index, pcols))
+        values, trace = run_scm(name, cols, rows[name], t.kind == "activity", foreign, cfg,
+                                streams.stream(seed, streams.SCM, t.node_id))
+        return name, cols, labels, values, trace
+
+    workers = threads if threads is not None else min(os.cpu_count() or 1, 4)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for generation in schema_.generation_order():
+            # Largest tables first so the pool stays busy; results are keyed, never order-dependent.
+            ordered = sorted(generation, key=lambda n: -rows[n] * max(1, len(schema_.tables[n].features)))
+            results = list(pool.map(one_table, ordered)) if workers > 1 else [one_table(n) for n in ordered]
+            for name, cols, labels, values, trace in results:
+                raw[name] = values
+                raw_kinds[name] = {c.name: (c.kind, c.k) for c in cols}
+                labels_of[name] = labels
+                scm_traces[name] = trace
     timings["stage3"] = time.perf_counter() - t2
 
     t3 = time.perf_counter()
@@ -298,7 +355,7 @@ def _assemble(cfg, seed, t: TableSpec, n, raw, raw_kinds, labels, links, lo, hi)
         kind, _k = raw_kinds[name]
         spec = spec_by_name[name]
         if kind == "numerical":
-            transform = str(rng.choice(list(pp.transforms)))
+            transform = str(pick(rng, pp.transforms))
             x = set_missing(apply_transform(transform, values), n_missing, rng)
             if pp.binarize and is_constant(x):
                 dropped.append(name)

@@ -15,6 +15,7 @@ import networkx as nx
 import numpy as np
 
 from plurel_core.graphs import sample_dag
+from plurel_core.random import pick
 
 FEATURE_KINDS = ("numerical", "categorical", "text", "boolean", "time")
 
@@ -110,7 +111,7 @@ def sample_schema(cfg, rng: np.random.Generator) -> Schema:
     """PluRel stage 1: a connected DAG of tables with keys, row counts and feature columns."""
     sp = cfg.schema
     n = sp.num_tables.sample(rng)
-    layout = str(rng.choice(list(sp.table_layouts)))
+    layout = str(pick(rng, sp.table_layouts))
     dag = sample_dag(layout, n, cfg.graphs, rng)
     tables: dict[str, TableSpec] = {}
     for node in sorted(dag.graph.nodes):

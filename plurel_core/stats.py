@@ -133,7 +133,7 @@ def table_overview(db) -> pd.DataFrame:
         parents = sorted(set(t.fkey_col_to_pkey_table.values()))
         children = sorted(g.successors(name)) if name in g else []
         rows.append({
-            "table": name, "kind": t.kind, "rows": len(t.df), "columns": t.df.shape[1],
+            "table": name, "kind": t.kind, "rows": len(t.df), "columns": len(t.columns) or t.df.shape[1],
             **{k: v for k, v in counts.items()},
             "parents": ", ".join(parents), "children": ", ".join(children),
             "time column": t.time_col or "",

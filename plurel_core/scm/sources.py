@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from scipy.signal import lfilter
 
+from plurel_core.random import pick
+
 SOURCE_LAWS = ("ts", "uniform", "gaussian", "beta", "mixed")
 _MIXED_PARTS = ("uniform", "gaussian", "beta")
 
@@ -24,7 +26,7 @@ class SourceDraw:
 
 
 def _bounds(sp, rng: np.random.Generator) -> tuple[float, float, float]:
-    scale = float(rng.choice(list(sp.source_scales)))
+    scale = float(pick(rng, sp.source_scales))
     lo, hi = np.sort(rng.uniform(size=2) * scale)
     return float(lo), float(hi), scale
 
@@ -39,7 +41,7 @@ def ts_signal(sp, n: int, activity: bool, rng: np.random.Generator) -> SourceDra
     else:
         s_t = s_c = 0.0
         sigma = sp.ts_entity_noise
-    f = int(np.ceil(n * float(rng.choice(list(sp.ts_period_fractions)))))
+    f = int(np.ceil(n * float(pick(rng, sp.ts_period_fractions))))
     rho = sp.ts_ar_rho.sample(rng)
     t = np.arange(n, dtype=np.float64)
     trend = np.minimum(s_t * (t / max(n, 1)) ** a + lo, hi)
