@@ -289,8 +289,12 @@ def sidebar() -> tuple[pc.Config | None, pc.ConfigError | None, str, str, bool]:
     return cfg, err, ddl, dialect, ddl_ok
 
 
-def resolve_database(cfg, err, ddl: str, dialect: str, ddl_ok: bool) -> None:
-    """Generate (cached) the database of the sidebar, or keep the last good one with a message."""
+def resolve_database(cfg, err, ddl: str, dialect: str, ddl_ok: bool, preview_first: bool = False):
+    """Generate (cached) the database of the sidebar, or keep the last good one with a message.
+
+    With ``preview_first`` (the Schema view) a new database is first shown as its stage-1
+    preview and the (cache key of the) pending generation is returned, to run after the page.
+    """
     budget = aps.live_max_cells()
     seed = int(ss.seed)
     messages = []
@@ -316,6 +320,15 @@ def resolve_database(cfg, err, ddl: str, dialect: str, ddl_ok: bool) -> None:
     elif ss.mode == MODES[1] and not ddl_ok:
         messages.append("SQL schema: fix or provide the DDL in the sidebar. Showing the last good database.")
 
+    ss[shared.PREVIEW_KEY] = False
+    if target is not None and preview_first and not shared.is_generated(*target):
+        early = shared.preview(*target)
+        if early is not None:  # the Schema view draws stage 1 now; stages 2-3 follow in this run
+            ss[shared.DB_KEY] = early
+            ss[shared.DB_ID_KEY] = shared.db_id(*target)
+            ss[shared.PREVIEW_KEY] = True
+            ss[shared.ERROR_KEY] = messages
+            return target
     if target is not None:
         try:
             with st.spinner("Generating…"):
@@ -344,13 +357,14 @@ def resolve_database(cfg, err, ddl: str, dialect: str, ddl_ok: bool) -> None:
                 messages.append(f"The preset itself cannot be generated live: {e}")
                 ss[shared.DB_KEY] = None
                 ss[shared.ERROR_KEY] = messages
-                return
+                return None
             ss.good_config = (base, seed)
             ss.last_good = last
         else:
             ss[shared.DB_KEY] = shared.generate(*last)
         ss[shared.DB_ID_KEY] = shared.db_id(*last)
     ss[shared.ERROR_KEY] = messages
+    return None
 
 
 def download_box() -> None:
@@ -378,8 +392,13 @@ init_state()
 with st.sidebar:
     st.markdown("### :material/hub: PluRel Studio")
     config, error, ddl_text, ddl_dialect, ddl_valid = sidebar()
-resolve_database(config, error, ddl_text, ddl_dialect, ddl_valid)
+pending = resolve_database(config, error, ddl_text, ddl_dialect, ddl_valid,
+                           preview_first=getattr(page, "url_path", "") == "schema")
+if pending is not None:
+    ss.good_config = (config, int(ss.seed))
 download_box()
 for message in ss.get(shared.ERROR_KEY) or []:
     st.error(message)
 page.run()
+if pending is not None:  # finish the database whose stage-1 preview is on screen
+    resolve_database(config, error, ddl_text, ddl_dialect, ddl_valid)

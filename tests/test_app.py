@@ -236,3 +236,16 @@ def test_sql_upload_over_one_megabyte_is_refused():
     at.file_uploader(key="ddl_file").set_value(("big.sql", big, "application/sql")).run()
     no_exception(at)
     assert any("1 MB" in e for e in errors(at))
+
+
+def test_schema_view_shows_stage1_preview_then_full_database():
+    at = make_app(preset="demo", seed=0)
+    at.switch_page("views/schema.py").run()
+    at.slider(key="w:schema.num_tables").set_value((8, 8)).run()
+    no_exception(at)
+    assert any("Drawn from stage 1" in c.value for c in at.caption)  # this run drew the preview first
+    db = at.session_state["plurel_db"]  # ... and finished the database after the page
+    assert len(db.tables) == 8 and db.trace.links and not at.session_state["plurel_preview"]
+    at.run()  # the next run draws the full database
+    assert not any("Drawn from stage 1" in c.value for c in at.caption)
+    assert dict(at.query_params).get("cfg")

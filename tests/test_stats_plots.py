@@ -209,3 +209,20 @@ def test_ddl_size_limit():
     aps.check_ddl_size("x" * aps.MAX_DDL_BYTES)
     with pytest.raises(ValueError, match="1 MB"):
         aps.check_ddl_size(b"x" * (aps.MAX_DDL_BYTES + 1))
+
+
+@pytest.mark.parametrize("preset", ["demo", "paper"])
+def test_stage1_preview_matches_the_generated_database(preset):
+    cfg = pc.Config.preset(preset)
+    for seed in (0, 1):
+        pre = aps.preview_database(cfg, seed)
+        assert pre is not None, "the pipeline's stage-1 helpers changed: the Schema view lost its preview"
+        db = pc.generate(cfg, seed)
+        assert list(pre.tables) == list(db.tables)
+        assert {n: len(t.df) for n, t in pre.tables.items()} == {n: len(t.df) for n, t in db.tables.items()}
+        assert set(pre.trace.schema_graph.edges) == set(db.trace.schema_graph.edges)
+        assert pre.trace.table_layout == db.trace.table_layout
+        assert pre.foreign_keys == db.foreign_keys
+        assert pre.trace.val_timestamp == db.trace.val_timestamp
+        gens = {n: d["generation"] for n, d in db.trace.schema_graph.nodes(data=True)}
+        assert {n: d["generation"] for n, d in pre.trace.schema_graph.nodes(data=True)} == gens

@@ -12,11 +12,13 @@ import hashlib
 import streamlit as st
 
 import plurel_core as pc
+from plurel_core import app_state as aps
 from plurel_core import plots
 
 DB_KEY = "plurel_db"
 DB_ID_KEY = "plurel_db_id"
 ERROR_KEY = "plurel_error"
+PREVIEW_KEY = "plurel_preview"
 
 
 def db_id(cfg_json: str, seed: int, ddl: str = "", dialect: str = "auto") -> str:
@@ -43,18 +45,38 @@ def estimate(cfg_json: str, seed: int, ddl: str = "", dialect: str = "auto") -> 
     return int(pc.estimate_cells(pc.Config.from_json(cfg_json), int(seed), parse_ddl(ddl, dialect)))
 
 
+_GENERATED: set[str] = set()  # ids generated in this process (the cache may have evicted some)
+
+
+def is_generated(cfg_json: str, seed: int, ddl: str = "", dialect: str = "auto") -> bool:
+    return db_id(cfg_json, seed, ddl, dialect) in _GENERATED
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def preview(cfg_json: str, seed: int, ddl: str = "", dialect: str = "auto"):
+    """Stage 1 only (tables, keys, rows) for drawing the schema while stages 2-3 run; or None."""
+    return aps.preview_database(pc.Config.from_json(cfg_json), int(seed), parse_ddl(ddl, dialect))
+
+
 @st.cache_resource(max_entries=12, show_spinner=False)
 def generate(cfg_json: str, seed: int, ddl: str = "", dialect: str = "auto"):
     """The Database of (config JSON, seed, DDL). Shared read-only across reruns and sessions;
     cache_resource avoids a pickle round trip of a few million cells on every rerun. The live
     budget is checked by the caller with :func:`estimate` before this runs."""
-    return pc.generate(pc.Config.from_json(cfg_json), int(seed), parse_ddl(ddl, dialect))
+    db = pc.generate(pc.Config.from_json(cfg_json), int(seed), parse_ddl(ddl, dialect))
+    _GENERATED.add(db_id(cfg_json, seed, ddl, dialect))
+    return db
 
 
 @st.cache_data(max_entries=24, show_spinner=False)
 def schema_html(_db, key: str, height: int = 560) -> str:
     """The pyvis page of a database's schema graph (keyed by the database id)."""
     return plots.schema_graph_html(_db, height=height, key=key)
+
+
+def is_preview() -> bool:
+    """Whether the database on screen is the stage-1 preview (full generation still running)."""
+    return bool(st.session_state.get(PREVIEW_KEY))
 
 
 def current():
@@ -79,4 +101,5 @@ def current_id() -> str:
 def page_header(title: str, caption: str) -> None:
     db = current()
     st.title(title)
-    st.caption(f"{caption} · database `{db.name}` · id `{current_id()}`")
+    total = float(db.trace.timings.get("total", 0.0))
+    st.caption(f"{caption} · database `{db.name}` · id `{current_id()}` · generated in {total:.2f} s")

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from plurel_core import stats
+from plurel_core import plots, stats
 from views import _shared as shared
 
 db = shared.current()
@@ -17,7 +17,12 @@ c[1].metric("Tables", g.number_of_nodes())
 c[2].metric("Foreign keys", len(db.foreign_keys))
 c[3].metric("Generations", 1 + max((d.get("generation", 0) for _, d in g.nodes(data=True)), default=0))
 
-st.iframe(shared.schema_html(db, shared.current_id(), 560), height=580)
+if shared.is_preview():
+    st.caption(":material/hourglass_top: Drawn from stage 1 (tables, keys, rows) while foreign keys and columns "
+               "are generated.")
+    st.iframe(plots.schema_graph_html(db, height=560, key=shared.current_id()), height=580)
+else:
+    st.iframe(shared.schema_html(db, shared.current_id(), 560), height=580)
 st.caption("Blue dots: entity tables (have children, no time). Orange diamonds: activity tables (no children, "
            "a timestamp). Size grows with √rows; x = topological generation. Drag nodes; hover for columns "
            "(PK / FK marks).")
