@@ -9,6 +9,8 @@ columns from one structural causal model per table. Everything is pure numpy wit
 random generators: the same config and seed give the same bytes.
 """
 
+__version__ = "0.1.0"
+
 from plurel_core.config import Config, ConfigError, FloatRange, IntRange, prior_specs
 from plurel_core.database import ColumnMeta, Database, LinkTrace, ScmTrace, Table, Trace
 from plurel_core.pipeline import SizeError, estimate_bytes, estimate_cells, generate
@@ -17,12 +19,13 @@ from plurel_core.schema import ColumnSpec, ForeignKeySpec, Schema, TableSpec
 __all__ = [
     "ColumnMeta", "ColumnSpec", "Config", "ConfigError", "Database", "FloatRange", "ForeignKeySpec",
     "IntRange", "LinkTrace", "Schema", "ScmTrace", "SizeError", "Table", "TableSpec", "Trace",
-    "estimate_bytes", "estimate_cells", "export_zip", "generate", "load_database", "prior_specs",
+    "estimate_bytes", "estimate_cells", "export_folder", "export_zip", "generate", "load_database", "prior_specs",
     "schema_from_ddl", "DDLError",
 ]
 
 _LAZY = {
     "export_zip": "plurel_core.export",
+    "export_folder": "plurel_core.export",
     "load_database": "plurel_core.load",
     "schema_from_ddl": "plurel_core.ddl",
     "DDLError": "plurel_core.ddl",

@@ -123,10 +123,16 @@ class Database:
     config: Config
     seed: int
     trace: Trace
+    schema_ddl: str | None = None  # the SQL DDL the schema came from, if any
 
     @property
     def name(self) -> str:
-        return f"plurel_{self.config.name}_seed{self.seed}_{self.config.digest()}"
+        base = f"plurel_{self.config.name}_seed{self.seed}_{self.config.digest()}"
+        if self.schema_ddl is None:
+            return base
+        import hashlib
+
+        return f"{base}_ddl{hashlib.sha256(self.schema_ddl.encode()).hexdigest()[:8]}"
 
     @property
     def num_rows(self) -> int:

@@ -1256,4 +1256,5 @@ def schema_from_ddl(text: str | bytes, dialect: str | None = None) -> Schema:
     if ignored:
         tail.append("ignored: " + ", ".join(f"{n} {what}" for what, n in sorted(ignored.items())))
     schema.notes = head + schema.notes + tail
+    schema.ddl = text
     return schema

@@ -283,11 +283,23 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
     t3 = time.perf_counter()
     tables = {}
     table_priors = {}
+    # Columns other tables reference instead of the primary key (FK to a UNIQUE column) must be unique.
+    alternate_keys: dict[str, set[str]] = {}
+    for t in schema_.tables.values():
+        for fk in t.fkeys:
+            parent = schema_.tables[fk.parent]
+            if fk.parent_column and fk.parent_column != parent.pkey:
+                alternate_keys.setdefault(fk.parent, set()).add(fk.parent_column)
+                notes.append(f"{t.name}.{fk.column} references {fk.parent}.{fk.parent_column}: that column is made "
+                             f"unique and the reference is stored as the parent's row id ({parent.pkey or 'row'})")
     for generation in schema_.generation_order():
         for name in generation:
             t = schema_.tables[name]
             tables[name], table_priors[name] = _assemble(
-                cfg, seed, t, rows[name], raw[name], raw_kinds[name], labels_of[name], links, lo, hi)
+                cfg, seed, t, rows[name], raw[name], raw_kinds[name], labels_of[name], links, lo, hi,
+                keep_constant=schema_.source == "ddl", alternate_keys=alternate_keys.get(name, set()))
+            for col in table_priors[name]["dropped_columns"]:
+                notes.append(f"{name}.{col} dropped: a single value was left after post-processing")
             for node, attrs in scm_traces[name].graph.nodes(data=True):
                 if attrs.get("column") in tables[name].columns:
                     tables[name].columns[attrs["column"]].node = int(node)
@@ -323,11 +335,16 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
         links=links, scm=scm_traces, priors=priors, min_timestamp=lo, max_timestamp=hi,
         val_timestamp=val, test_timestamp=test, timings=timings, notes=list(schema_.notes) + notes,
     )
-    return Database(tables=tables, config=cfg, seed=int(seed), trace=trace)
+    return Database(tables=tables, config=cfg, seed=int(seed), trace=trace, schema_ddl=schema_.ddl)
 
 
-def _assemble(cfg, seed, t: TableSpec, n, raw, raw_kinds, labels, links, lo, hi):
-    """Keys, post-processed features and time columns of one table, in its column order."""
+def _assemble(cfg, seed, t: TableSpec, n, raw, raw_kinds, labels, links, lo, hi, *, keep_constant=False,
+              alternate_keys=frozenset()):
+    """Keys, post-processed features and time columns of one table, in its column order.
+
+    ``keep_constant`` keeps columns left with one value (a DDL schema declares them);
+    ``alternate_keys`` are feature columns referenced by a foreign key, made unique.
+    """
     pp = cfg.postprocess
     rng = streams.stream(seed, streams.POSTPROCESS, t.node_id)
     data: dict[str, object] = {}
@@ -357,7 +374,7 @@ def _assemble(cfg, seed, t: TableSpec, n, raw, raw_kinds, labels, links, lo, hi)
         if kind == "numerical":
             transform = str(pick(rng, pp.transforms))
             x = set_missing(apply_transform(transform, values), n_missing, rng)
-            if pp.binarize and is_constant(x):
+            if pp.binarize and not keep_constant and is_constant(x):
                 dropped.append(name)
                 continue
             data[name] = x
@@ -374,13 +391,20 @@ def _assemble(cfg, seed, t: TableSpec, n, raw, raw_kinds, labels, links, lo, hi)
             k = raw_kinds[name][1]
             if pp.binarize:
                 values = binarize(values)
-                if is_constant(values):
+                if not keep_constant and is_constant(values):
                     dropped.append(name)
                     continue
                 meta[name] = ColumnMeta("categorical", categories=[0, 1], binarized=True)
             else:
                 meta[name] = ColumnMeta("categorical", categories=list(range(k)))
             data[name] = values
+    for name in sorted(alternate_keys & set(data)):
+        if meta[name].kind == "numerical":
+            data[name] = np.arange(n, dtype=np.float64)
+            meta[name] = ColumnMeta("numerical", note="unique: referenced by a foreign key")
+        else:
+            data[name] = pd.array([f"{name}_{i}" for i in range(n)], dtype="string")
+            meta[name] = ColumnMeta("text", note="unique: referenced by a foreign key")
     times = [c for c in t.features if c.kind == "time"]
     if t.time_col is not None:
         stamps = pd.date_range(lo, hi, periods=n) if n > 1 else pd.DatetimeIndex([lo] * n)

@@ -110,7 +110,7 @@ def _table_tooltip(db, name: str) -> str:
             detail += f", {len(meta.categories)} cat."
         if meta.transform and meta.transform != "identity":
             detail += f", {meta.transform}"
-        lines.append(f"  {col}: {detail}{mark}")
+        lines.append(f"  {col}{mark}" if mark and meta.kind in ("pkey", "fkey", "time") else f"  {col}: {detail}{mark}")
     if len(lines) > 42:
         lines = lines[:41] + [f"  … {len(lines) - 41} more columns"]
     return "\n".join(lines)
@@ -134,7 +134,9 @@ def schema_graph_html(db, height: int = 560, key: str = "") -> str:
 
     g = db.trace.schema_graph
     names = [n for n in db.tables if n in g] + [n for n in g if n not in db.tables]
-    pos = stats.generation_positions(g, spacing_x=220.0, spacing_y=120.0, generation_attr="generation")
+    n_gen = 1 + max((int(d.get("generation", 0)) for _, d in g.nodes(data=True)), default=0)
+    spacing_x = max(95.0, min(220.0, 1000.0 / max(1, n_gen - 1)))  # fit ~1000 px before vis zooms out
+    pos = stats.generation_positions(g, spacing_x=spacing_x, spacing_y=110.0, generation_attr="generation")
     max_rows = max([len(t.df) for t in db.tables.values()] + [1])
     net = Network(height=f"{height}px", width="100%", directed=True, cdn_resources="in_line", bgcolor="#ffffff")
     for name in names:
@@ -145,7 +147,8 @@ def schema_graph_html(db, height: int = 560, key: str = "") -> str:
         x, y = pos.get(name, (0.0, 0.0))
         net.add_node(name, label=f"{name}\n{rows:,} rows", title=_table_tooltip(db, name) if t is not None else name,
                      color={"background": color, "border": "#343a40",
-                            "highlight": {"background": color, "border": "#000000"}},
+                            "highlight": {"background": color, "border": "#000000"},
+                            "hover": {"background": color, "border": "#000000"}},
                      shape="diamond" if kind == "activity" else "dot",
                      size=float(12 + 26 * math.sqrt(rows / max_rows)), x=float(x), y=float(y),
                      font={"size": 14, "face": "system-ui, sans-serif", "color": "#212529"},
@@ -192,14 +195,23 @@ def _fk_counts(db, key: str | None) -> list[tuple[str, np.ndarray]]:
 
 
 def degree_histogram(db, key: str | None = None) -> go.Figure:
-    """Histogram of children per parent row for one FK, or all FKs overlaid (key=None)."""
+    """Children per parent row: bars for one FK; for all FKs (key=None) the share of parents
+    with k children, one line per FK (legend shown for up to 8 FKs, names on hover)."""
     fig = go.Figure()
     series = _fk_counts(db, key)
-    for i, (label, counts) in enumerate(series):
-        fig.add_trace(go.Histogram(x=counts, name=label, opacity=0.75 if len(series) > 1 else 1.0,
-                                   marker_color=PALETTE[i % len(PALETTE)],
-                                   histnorm="probability" if len(series) > 1 else None))
-    fig.update_layout(barmode="overlay", bargap=0.05, legend=dict(orientation="h", y=-0.25, yanchor="top"))
+    if len(series) == 1:
+        label, counts = series[0]
+        freq = np.bincount(counts) if counts.size else np.zeros(1, dtype=np.int64)
+        fig.add_trace(go.Bar(x=np.arange(freq.size), y=freq, name=label, marker_color=NUMERICAL_COLOR,
+                             hovertemplate="%{x} children: %{y} parent rows<extra></extra>"))
+        fig.update_layout(bargap=0.08)
+    else:
+        for i, (label, counts) in enumerate(series):
+            freq = np.bincount(counts) / max(1, counts.size) if counts.size else np.zeros(1)
+            fig.add_trace(go.Scatter(x=np.arange(freq.size), y=freq, mode="lines+markers", name=label,
+                                     line=dict(color=PALETTE[i % len(PALETTE)], width=1.5), marker=dict(size=4),
+                                     hovertemplate=f"{label}<br>%{{x}} children: %{{y:.1%}} of parents<extra></extra>"))
+        fig.update_layout(showlegend=len(series) <= 8, legend=dict(orientation="h", y=-0.25, yanchor="top"))
     title = "Children per parent row" + (" — all foreign keys" if key is None else f" — {series[0][0]}" if series else "")
     return _style(fig, title, "children per parent row",
                   "share of parent rows" if len(series) > 1 else "parent rows", height=420)
@@ -212,10 +224,11 @@ def degree_ccdf(db, key: str | None = None) -> go.Figure:
         ks, p = stats.ccdf(counts)
         keep = ks >= 1
         fig.add_trace(go.Scatter(x=ks[keep], y=p[keep], mode="lines+markers", name=label,
+                                 hovertemplate=f"{label}<br>P(children ≥ %{{x}}) = %{{y:.3g}}<extra></extra>",
                                  line=dict(shape="hv", color=PALETTE[i % len(PALETTE)]), marker=dict(size=4)))
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")
-    fig.update_layout(legend=dict(orientation="h", y=-0.25, yanchor="top"))
+    fig.update_layout(showlegend=len(fig.data) <= 8, legend=dict(orientation="h", y=-0.25, yanchor="top"))
     return _style(fig, "Complementary CDF of children per parent (log-log)", "children k",
                   "P(children ≥ k)", height=420)
 
@@ -245,7 +258,7 @@ def column_figure(db, table: str, col: str) -> go.Figure:
     if meta.binarized:
         parts.append("binarized")
     parts.append(f"{miss:.1%} missing")
-    title = f"{col} <span style='font-size:12px;color:#868e96'>({', '.join(parts)})</span>"
+    title = f"{col}<br><sup style='color:#868e96'>{' · '.join(parts)}</sup>"
     if kind in ("categorical", "text", "boolean") or (s.dtype == object):
         vc = s.astype("object").where(s.notna(), None).dropna().astype(str).value_counts()
         if len(vc) > 30:
@@ -253,9 +266,9 @@ def column_figure(db, table: str, col: str) -> go.Figure:
         order = sorted(vc.index, key=lambda v: (len(v), v)) if kind == "categorical" else list(vc.index)
         fig = go.Figure(go.Bar(x=order, y=vc.loc[order].to_numpy(), marker_color=CATEGORICAL_COLOR))
         fig.update_xaxes(type="category")
-        return _style(fig, title, "value", "rows", height=300)
+        return _style(fig, title, "value", "rows", height=320).update_layout(margin=dict(t=75))
     fig = go.Figure(go.Histogram(x=s.dropna(), nbinsx=40, marker_color=NUMERICAL_COLOR))
-    return _style(fig, title, "value" if kind != "time" else "time", "rows", height=300)
+    return _style(fig, title, "value" if kind != "time" else "time", "rows", height=320).update_layout(margin=dict(t=75))
 
 
 def columns_over_time(db, table: str, cols: list[str] | None = None, max_points: int = 4000) -> go.Figure:
@@ -371,7 +384,8 @@ def scm_graph_figure(db, table: str) -> go.Figure:
     yr = (-(tallest - 1) / 2 - 0.6, (tallest - 1) / 2 + 0.6)
     if 0 < g.number_of_edges() <= 1500:
         # one marker trace of arrowheads (annotations cost ~30 ms each); angles in screen space
-        px_x, px_y = 1000.0 / (xr[1] - xr[0]), 440.0 / (yr[1] - yr[0])
+        px_x = 1000.0 / (xr[1] - xr[0])
+        px_y = (max(460, min(1000, 22 * tallest + 220)) - 120.0) / (yr[1] - yr[0])
         ax_, ay_, ang = [], [], []
         for a, b in g.edges:
             (x0, y0), (x1, y1) = pos[a], pos[b]
@@ -386,6 +400,7 @@ def scm_graph_figure(db, table: str) -> go.Figure:
         ("latent · numerical", lambda d: d.get("role") != "column" and d.get("type") != "categorical", LATENT_COLOR, "square"),
         ("latent · categorical", lambda d: d.get("role") != "column" and d.get("type") == "categorical", "#8ce99a", "square"),
     ]
+    crowded = g.number_of_nodes() > 40  # then only column nodes are labelled (ids on hover)
     for name, pred, color, symbol in groups:
         nodes = [n for n, d in g.nodes(data=True) if pred(d)]
         if not nodes:
@@ -393,7 +408,7 @@ def scm_graph_figure(db, table: str) -> go.Figure:
         src = [bool(g.nodes[n].get("is_source")) or g.in_degree(n) == 0 for n in nodes]
         fig.add_trace(go.Scatter(
             x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text", name=name,
-            text=[g.nodes[n].get("column") or str(n) for n in nodes], textposition="top center",
+            text=[g.nodes[n].get("column") or ("" if crowded else str(n)) for n in nodes], textposition="top center",
             textfont=dict(size=10), hovertext=[_scm_hover(n, g.nodes[n], g) for n in nodes], hoverinfo="text",
             marker=dict(size=[17 if s else 13 for s in src], color=color, symbol=symbol,
                         line=dict(width=[3 if s else 1 for s in src], color=[ACCENT_COLOR if s else "#343a40" for s in src]))))
@@ -404,8 +419,7 @@ def scm_graph_figure(db, table: str) -> go.Figure:
     title = (f"SCM of {table}: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges, layout {tr.layout}, "
              f"mode {tr.mode} (red ring = source)")
     return _style(fig, title, f"topological generation 0..{n_layers - 1} (edges point left → right)",
-                  "nodes of the generation",
-                  height=560)
+                  "nodes of the generation", height=int(max(460, min(1000, 22 * tallest + 220))))
 
 
 def source_components_figure(db, table: str, node: int) -> go.Figure:

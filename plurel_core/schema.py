@@ -76,6 +76,13 @@ class Schema:
     layout_params: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     source: str = "random"  # "random" or "ddl"
+    ddl: str | None = None  # the SQL text a DDL schema was parsed from
+
+    @property
+    def ddl_digest(self) -> str | None:
+        import hashlib
+
+        return hashlib.sha256(self.ddl.encode()).hexdigest()[:8] if self.ddl is not None else None
 
     @property
     def graph(self) -> nx.DiGraph:

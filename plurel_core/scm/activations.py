@@ -18,22 +18,32 @@ _RRELU_SLOPE = (1.0 / 8.0 + 1.0 / 3.0) / 2.0
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
-    # PyTorch: beta=1, threshold=20 (linear above it).
-    return np.where(x > 20.0, x, np.log1p(np.exp(np.minimum(x, 20.0))))
+    # PyTorch: beta 1, threshold 20 (x itself above it). log1p(e^x) >= x, so the larger of the two
+    # is exactly that rule.
+    return np.maximum(np.log1p(np.exp(np.minimum(x, np.float32(20.0)))), x)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """Error function, Abramowitz & Stegun 7.1.26 refined (|error| < 1.2e-7, float32 exact)."""
+    """Error function, Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7, float32 precision)."""
     a = np.abs(x)
-    t = 1.0 / (1.0 + 0.5 * a)
-    # Numerical Recipes erfc approximation (fractional error < 1.2e-7 everywhere).
-    y = t * np.exp(-a * a - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
-    return np.copysign(1.0 - y, x).astype(x.dtype, copy=False)
+    t = 1.0 / (1.0 + np.float32(0.3275911) * a)
+    poly = t * (np.float32(0.254829592) + t * (np.float32(-0.284496736) + t * (
+        np.float32(1.421413741) + t * (np.float32(-1.453152027) + t * np.float32(1.061405429)))))
+    a *= a
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    poly *= a
+    np.subtract(np.float32(1.0), poly, out=poly)
+    return np.copysign(poly, x, out=poly)
 
 
 def _elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+    # alpha * expm1(x) below zero, x above: the two branches never overlap.
+    out = np.expm1(np.minimum(x, np.float32(0.0)))
+    if alpha != 1.0:
+        out *= np.float32(alpha)
+    out += np.maximum(x, np.float32(0.0))
+    return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -42,6 +52,11 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _hardsigmoid(x: np.ndarray) -> np.ndarray:
     return np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def _leaky(slope: float) -> Activation:
+    s = np.float32(slope)
+    return lambda x: np.maximum(x, s * x)  # slope < 1: the larger of x and slope * x
 
 
 def _sine_sum(rng: np.random.Generator) -> Activation:
@@ -69,17 +84,17 @@ _FIXED: dict[str, Activation] = {
     "sigmoid": _sigmoid,
     "hardswish": lambda x: x * _hardsigmoid(x),
     "mish": lambda x: x * np.tanh(_softplus(x)),
-    "leaky_relu": lambda x: np.where(x >= 0, x, 0.01 * x),
+    "leaky_relu": _leaky(0.01),
     "gelu": lambda x: 0.5 * x * (1.0 + erf(x * np.float32(0.7071067811865476))),
     "softplus": _softplus,
     "hardsigmoid": _hardsigmoid,
     "hardtanh": lambda x: np.clip(x, -1.0, 1.0),
     "celu": _elu,  # alpha = 1: identical to elu
     "tanhshrink": lambda x: x - np.tanh(x),
-    "rrelu": lambda x: np.where(x >= 0, x, _RRELU_SLOPE * x),
+    "rrelu": _leaky(_RRELU_SLOPE),
     "logsigmoid": lambda x: -_softplus(-x),
-    "softshrink": lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0.0)),
-    "hardshrink": lambda x: np.where(np.abs(x) > 0.5, x, 0.0),
+    "softshrink": lambda x: x - np.clip(x, -0.5, 0.5),
+    "hardshrink": lambda x: x * (np.abs(x) > 0.5),
     "identity": lambda x: x,
     "abs": np.abs,
     "sin": np.sin,
@@ -91,6 +106,10 @@ _FIXED: dict[str, Activation] = {
 }
 
 ACTIVATIONS: tuple[str, ...] = (*_FIXED, "sine_sum")
+
+# Activations whose outputs approach zero exponentially: only they create the tiny values that
+# the MLP flushes before its next GEMM.
+SATURATING = frozenset({"sigmoid", "silu", "softplus", "logsigmoid", "mish", "gelu", "hardswish", "tanhshrink"})
 
 
 def make_activation(name: str, rng: np.random.Generator) -> Activation:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from plurel_core.random import pick
-from plurel_core.scm.activations import Activation, make_activation
+from plurel_core.scm.activations import SATURATING, Activation, make_activation
 
 INITIALIZATIONS = (
     "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "truncated_normal", "sparse",
@@ -63,11 +63,12 @@ class Mlp:
     inits: list[str]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        for w, act, scale in zip(self.weights[:-1], self.activations, self.scales):
+        for w, act, name, scale in zip(self.weights[:-1], self.activations, self.activation_names, self.scales):
             x = act(_linear(x, w))
             x *= np.float32(scale)
             np.clip(x, -CLAMP_HIDDEN, CLAMP_HIDDEN, out=x)
-            flush_denormals(x)
+            if name in SATURATING:
+                flush_denormals(x)
         return _linear(x, self.weights[-1])
 
 

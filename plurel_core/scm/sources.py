@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.signal import lfilter
 
 from plurel_core.random import pick
 
@@ -46,6 +45,8 @@ def ts_signal(sp, n: int, activity: bool, rng: np.random.Generator) -> SourceDra
     t = np.arange(n, dtype=np.float64)
     trend = np.minimum(s_t * (t / max(n, 1)) ** a + lo, hi)
     cycle = np.clip(s_c * np.sin(np.pi * t / max(f, 1)), lo, hi)
+    from scipy.signal import lfilter  # heavy module: loaded on the first ts source only
+
     state = lfilter([1.0], [1.0, -rho], sigma * rng.standard_normal(n))
     noise = np.clip(state, lo, hi)
     signal = (trend + cycle + noise) / 3.0
