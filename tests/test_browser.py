@@ -45,20 +45,18 @@ class Recorder:
         assert not self.console_errors, self.console_errors
 
 
+IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
+
+
 def wait_idle(page, timeout: float = 90) -> None:
-    """Wait until Streamlit has finished the current run (no running indicator, a title shown)."""
+    """Wait until Streamlit has finished the current run (script state notRunning, a title shown)."""
     page.wait_for_selector("h1", timeout=timeout * 1000)
     deadline = time.monotonic() + timeout
+    calm = 0
     while time.monotonic() < deadline:
-        running = page.evaluate(
-            "() => { const w = document.querySelector('[data-testid=\"stStatusWidget\"]');"
-            " return !!w && /running|connecting/i.test(w.innerText || ''); }")
-        if not running:
-            time.sleep(0.3)
-            if not page.evaluate(
-                    "() => { const w = document.querySelector('[data-testid=\"stStatusWidget\"]');"
-                    " return !!w && /running|connecting/i.test(w.innerText || ''); }"):
-                return
+        calm = calm + 1 if page.evaluate(IDLE) == "notRunning" else 0
+        if calm >= 3:  # not running on three polls in a row: no rerun pending
+            return
         time.sleep(0.1)
     raise AssertionError("the app kept running")
 

@@ -102,4 +102,5 @@ def page_header(title: str, caption: str) -> None:
     db = current()
     st.title(title)
     total = float(db.trace.timings.get("total", 0.0))
-    st.caption(f"{caption} · database `{db.name}` · id `{current_id()}` · generated in {total:.2f} s")
+    made = "stages 2-3 running…" if is_preview() else f"generated in {total:.2f} s"
+    st.caption(f"{caption} · database `{db.name}` · id `{current_id()}` · {made}")

@@ -24,7 +24,7 @@ for c, (key, label) in zip(stage_cols, [("stage1", "Stage 1 · schema"), ("stage
     c.metric(label, f"{t.get(key, 0.0):.3f} s")
 
 st.subheader("Tables")
-st.dataframe(stats.table_overview(db), hide_index=True, width="stretch",
+st.dataframe(stats.table_overview(db), hide_index=True, width="stretch", height=min(740, 35 * (len(db.tables) + 1) + 3),
              column_config={"rows": st.column_config.NumberColumn(format="%d")})
 
 left, right = st.columns([3, 2])
