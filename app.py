@@ -192,13 +192,13 @@ def prior_widget(spec) -> None:
 def sql_source() -> tuple[str, str, object | None]:
     """SQL schema mode: the DDL text, its dialect and the parsed schema (or None on error)."""
     try:
-        pc.schema_from_ddl  # noqa: B018 - the DDL parser module may not be installed
+        _parser = pc.schema_from_ddl  # the DDL parser module may not be installed
     except (AttributeError, ImportError) as err:
         st.error(f"SQL schema mode is unavailable: the DDL parser could not be loaded ({err}).")
         return "", "auto", None
     st.selectbox("SQL dialect", aps.DIALECTS, key="ddl_dialect",
                  help="auto: let the parser guess; the DDL is parsed, never executed")
-    up = st.file_uploader("Upload a .sql file (≤ 1 MB)", type=["sql", "txt", "ddl"], key="ddl_file")
+    up = st.file_uploader("Upload a .sql file (≤ 1 MB)", type=["sql", "txt", "ddl"], key="ddl_file", max_upload_size=1)
     st.text_area("…or paste CREATE TABLE statements", key="ddl_text", height=170,
                  placeholder="CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n"
                              "CREATE TABLE orders (id INTEGER PRIMARY KEY,\n  user_id INTEGER REFERENCES users(id),\n"
@@ -277,7 +277,7 @@ def sidebar() -> tuple[pc.Config | None, pc.ConfigError | None, str, str, bool]:
     st.subheader("Config file", divider="gray")
     st.button("Reset to preset", on_click=on_reset, width="stretch",
               help="Set every prior back to the selected preset's value")
-    st.file_uploader("Upload config JSON", type=["json"], key="cfg_upload", on_change=on_upload,
+    st.file_uploader("Upload config JSON", type=["json"], key="cfg_upload", on_change=on_upload, max_upload_size=1,
                      help="A config downloaded here (or config.json from an exported ZIP); its seed is applied too.")
     with st.expander("…or paste config JSON"):
         st.text_area("Config JSON", key="cfg_paste", height=120, label_visibility="collapsed")

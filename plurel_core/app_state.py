@@ -275,7 +275,8 @@ def widget_plan(spec: PriorSpec) -> str:
     if spec.kind == "float_range":
         lo, hi = spec.bounds
         wide = (hi - lo) > 10 or (lo > 0 and hi / lo > 1000)
-        return "range_pair" if wide else "range_slider"
+        tiny = max(_preset_numbers(spec)) <= lo + 0.01 * (hi - lo)  # e.g. 0.001-0.002 on [0, 1]
+        return "range_pair" if wide or tiny else "range_slider"
     if spec.kind == "int":
         return "slider" if spec.bounds[1] - spec.bounds[0] <= 100 else "number"
     if spec.kind == "float":

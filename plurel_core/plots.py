@@ -82,7 +82,7 @@ def timeline_figure(db) -> go.Figure:
         fig.add_annotation(x=ts, y=1.0, yref="paper", yanchor="bottom", text=f" {label} {ts.date()} ",
                            showarrow=False, font=dict(color=ACCENT_COLOR, size=11), xanchor=anchor)
     fig.update_xaxes(type="date")
-    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=-0.2, yanchor="top", x=0.0,
+    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=-0.32, yanchor="top", x=0.0,
                                                      xanchor="left"))
     n_rows = 1 + sum(1 for t in db.tables.values() if t.time_col)
     _style(fig, f"Time span {tr.min_timestamp.date()} → {tr.max_timestamp.date()}", "time", "table",
@@ -228,7 +228,7 @@ def degree_ccdf(db, key: str | None = None) -> go.Figure:
                                  line=dict(shape="hv", color=PALETTE[i % len(PALETTE)]), marker=dict(size=4)))
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")
-    fig.update_layout(showlegend=len(fig.data) <= 8, legend=dict(orientation="h", y=-0.25, yanchor="top"))
+    fig.update_layout(showlegend=1 < len(fig.data) <= 8, legend=dict(orientation="h", y=-0.25, yanchor="top"))
     return _style(fig, "Complementary CDF of children per parent (log-log)", "children k",
                   "P(children ≥ k)", height=420)
 
@@ -302,7 +302,8 @@ def correlation_heatmap(db, table: str) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=corr.to_numpy(), x=list(corr.columns), y=list(corr.index), zmin=-1, zmax=1,
                                colorscale="RdBu", reversescale=True, colorbar=dict(title="r"),
                                hovertemplate="%{y} × %{x}: r = %{z:.2f}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
+    fig.update_xaxes(constrain="domain")
     side = max(360, min(800, 26 * len(corr) + 160))
     return _style(fig, f"{table}: correlation of feature columns (categoricals as codes)", "column", "column",
                   height=side)

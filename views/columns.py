@@ -34,8 +34,9 @@ else:
         if chosen:
             st.plotly_chart(plots.columns_over_time(db, table, chosen), theme=None, width="stretch")
 
-    st.subheader("Correlations")
-    st.plotly_chart(plots.correlation_heatmap(db, table), theme=None, width="stretch")
+    if len(feats) > 1:
+        st.subheader("Correlations")
+        st.plotly_chart(plots.correlation_heatmap(db, table), theme=None, width="stretch")
 
 if t.fkey_col_to_pkey_table:
     st.subheader("Through a foreign key")
