@@ -249,10 +249,22 @@ def _single_blas_thread():
         yield
 
 
-def _worker_init() -> None:
+_STOP = None  # in a pool worker: the driver's stop event (set on Ctrl-C / SIGTERM)
+
+
+def _worker_init(stop=None) -> None:
     # Ctrl-C goes to the whole process group; the driver decides, workers finish their seed.
+    global _STOP
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _STOP = stop
     _die_with_parent()
+
+
+def _pool_task(fn: Callable[[Task], dict[str, Any]], task: Task) -> dict[str, Any]:
+    """Run ``fn`` unless the batch was stopped while this seed waited in the pool's queue."""
+    if _STOP is not None and _STOP.is_set():
+        return {"seed": task.seed, "status": "skipped"}
+    return fn(task)
 
 
 def _die_with_parent() -> None:
@@ -499,6 +511,20 @@ def _stop_signals(state: _State, enabled: bool):
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def _sigint_ignored_by_children():
+    """Processes started inside inherit SIGINT = ignored, so Ctrl-C in a terminal (sent to the
+    whole process group) reaches only the driver, which lets running seeds finish."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _failed_row(task: Task, err: BaseException | str) -> dict[str, Any]:
     msg = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
     return {"seed": task.seed, "status": "failed", "error": msg, "seconds": None,
@@ -522,9 +548,11 @@ def _terminate_pool(executor: cf.ProcessPoolExecutor) -> None:
 def _iter_local(tasks: list[Task], fn: Callable, workers: int, state: _State,
                 start_method: str) -> Iterator[dict]:
     ctx = multiprocessing.get_context(start_method)
+    stop = ctx.Event()
 
     def new_pool() -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                      initargs=(stop,))
 
     todo = list(reversed(tasks))  # pop() from the end keeps the seed order
     suspects: list[Task] = []  # in the pool when a worker died: retried alone to find the culprit
@@ -534,6 +562,7 @@ def _iter_local(tasks: list[Task], fn: Callable, workers: int, state: _State,
     try:
         while True:
             if state.interrupted:  # drain: nothing new, drop what has not started
+                stop.set()
                 todo.clear()
                 suspects.clear()
                 for fut in [f for f in pending if f.cancel()]:
@@ -541,11 +570,11 @@ def _iter_local(tasks: list[Task], fn: Callable, workers: int, state: _State,
             elif suspects:
                 if not pending:
                     task = suspects.pop()
-                    pending[executor.submit(fn, task)] = task
+                    pending[executor.submit(_pool_task, fn, task)] = task
             else:
                 while todo and len(pending) < window:
                     task = todo.pop()
-                    pending[executor.submit(fn, task)] = task
+                    pending[executor.submit(_pool_task, fn, task)] = task
             if not pending:
                 return
             done, _ = cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
@@ -556,7 +585,8 @@ def _iter_local(tasks: list[Task], fn: Callable, workers: int, state: _State,
                     continue
                 err = fut.exception()
                 if err is None:
-                    yield fut.result()
+                    if fut.result().get("status") != "skipped":
+                        yield fut.result()
                 elif isinstance(err, cf.process.BrokenProcessPool):
                     broken.append(task)
                 else:  # the task function failed outside its own guard (pickling, ...)
@@ -592,10 +622,12 @@ def _iter_dask(tasks: list[Task], fn: Callable, workers: int, scheduler: Any, st
     elif scheduler:
         client = Client(scheduler)
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        with _sigint_ignored_by_children():
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
         client = Client(cluster)
     futures: dict[Any, Task] = {}
+    checked = 0.0
     try:
         slots = sum(client.nthreads().values()) or workers
         window = max(2 * slots, 4)
@@ -608,10 +640,20 @@ def _iter_dask(tasks: list[Task], fn: Callable, workers: int, scheduler: Any, st
             return futs
 
         ac = as_completed(submit([todo.pop() for _ in range(min(window, len(todo)))]))
+        draining = False
         while not ac.is_empty():
+            if state.interrupted and not draining:  # drain: cancel the seeds no worker has started
+                draining = True
+                with contextlib.suppress(Exception):
+                    started = {k for keys in client.processing().values() for k in keys}
+                    client.cancel([f for f in futures if f.key not in started])
             batch = ac.next_batch(block=False)
             if not batch:
                 time.sleep(0.02)  # poll, so that a stop request is seen between results
+                if state.interrupted and time.monotonic() - checked > 1.0:
+                    checked = time.monotonic()
+                    if not client.scheduler_info().get("workers"):  # the workers died with the signal
+                        return
                 continue
             for fut in batch:
                 task = futures.pop(fut)

@@ -102,7 +102,10 @@ def estimate_cells(config: Config, seed: int = 0, schema: Schema | None = None) 
 
 def estimate_bytes(config: Config, seed: int = 0, schema: Schema | None = None) -> int:
     """Peak memory estimate: the tables twice over, plus the largest SCM working set."""
-    sized = _resolve_schema(config, seed, schema)
+    return _bytes_needed(config, _resolve_schema(config, seed, schema))
+
+
+def _bytes_needed(config: Config, sized: _Sized) -> int:
     cells = sum(sized.rows[n] * _width(t) for n, t in sized.schema.tables.items())
     emb = config.scm.emb
     scm_peak = 0
@@ -218,8 +221,13 @@ def generate(
     """A database drawn from the config's priors; the same config and seed give the same bytes.
 
     ``threads`` tables of one topological generation run at once (default: the CPU count, at
-    most 4); the result does not depend on it.
+    most 4); the result does not depend on it. ``max_bytes`` defaults to 80% of this machine's
+    memory: a database that would not fit is refused before any work, with the estimate.
     """
+    if max_bytes is None:
+        import psutil
+
+        max_bytes = int(0.8 * psutil.virtual_memory().total)
     with single_threaded_blas():
         return _generate(config, seed, schema, max_cells, max_bytes, threads)
 
@@ -236,7 +244,7 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
     if max_cells is not None and cells > max_cells:
         raise SizeError(f"this config and seed make about {cells:,} cells, over the budget of {max_cells:,}")
     if max_bytes is not None:
-        need = estimate_bytes(cfg, seed, sized.schema)
+        need = _bytes_needed(cfg, sized)
         if need > max_bytes:
             raise SizeError(f"this config and seed need about {need / 1e9:.2f} GB, over the budget of "
                             f"{max_bytes / 1e9:.2f} GB ({cells:,} cells)")
