@@ -249,3 +249,12 @@ def test_schema_view_shows_stage1_preview_then_full_database():
     at.run()  # the next run draws the full database
     assert not any("Drawn from stage 1" in c.value for c in at.caption)
     assert dict(at.query_params).get("cfg")
+
+
+def test_no_pages_directory_next_to_app():
+    # Streamlit treats a "pages/" folder next to the main script as a v1 multipage app and then
+    # runs a deep link such as /schema without app.py (no sidebar, no database). The views live
+    # in views/ and are routed by st.navigation.
+    assert not (ROOT / "pages").exists(), "remove pages/: it breaks st.navigation deep links"
+    for path in PAGES:
+        assert (ROOT / path).is_file()

@@ -16,7 +16,7 @@ if not tables:
 table = st.selectbox("Table", tables, key="scm_table")
 tr = db.trace.scm[table]
 g = tr.graph
-c = st.columns(5)
+c = st.columns([1, 1, 1, 2, 2])
 c[0].metric("SCM nodes", g.number_of_nodes())
 c[1].metric("Edges", g.number_of_edges())
 c[2].metric("Column nodes", sum(d.get("role") == "column" for _, d in g.nodes(data=True)))
@@ -34,8 +34,14 @@ for n, d in g.nodes(data=True):
                  "aggregation": "" if d.get("is_source") else d.get("aggregation"),
                  "decoder activations": " → ".join(map(str, d.get("decoder_activations") or [])),
                  "parents": g.in_degree(n)})
-with st.expander("Nodes", expanded=False):
+with st.expander(f"Nodes ({len(rows)}): types, sources, aggregations, decoder MLP activations", expanded=False):
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+edges = [{"from": a, "to": b, "weight": d.get("weight"),
+          "encoder activations": " → ".join(map(str, d.get("encoder_activations") or []))}
+         for a, b, d in g.edges(data=True)]
+with st.expander(f"Edges ({len(edges)}): weights and encoder MLP activations", expanded=False):
+    st.dataframe(pd.DataFrame(edges), hide_index=True, width="stretch",
+                 column_config={"weight": st.column_config.NumberColumn(format="%.3f")})
 with st.expander("Layout parameters", expanded=False):
     st.json({"layout": tr.layout, **{k: str(v) for k, v in (tr.layout_params or {}).items()}})
 
