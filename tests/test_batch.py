@@ -228,30 +228,53 @@ def test_progress_reports_counts_rate_and_eta(tmp_path):
     assert seen[0][2] is None
 
 
-def test_ctrl_c_finishes_running_seeds_and_exits_cleanly(tmp_path):
-    out = tmp_path / "interrupted"
-    cmd = [sys.executable, "-m", "plurel_core.cli", "batch", "--preset", "demo", "--seeds", "0..400",
-           "--workers", "2", "--out", str(out)]
+def _interrupt(tmp_path: Path, backend: str, preset: str, signals: int,
+               min_rows: int = 3) -> tuple[subprocess.Popen, str, str, Path]:
+    out = tmp_path / f"interrupted-{backend}"
+    cmd = [sys.executable, "-m", "plurel_core.cli", "batch", "--preset", preset, "--seeds", "0..400",
+           "--workers", "2", "--backend", backend, "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
+        index = out / "index.jsonl"
         while time.monotonic() < deadline:
-            index = out / "index.jsonl"
-            if index.exists() and len(index.read_text().splitlines()) >= 3:
+            if index.exists() and len(index.read_text().splitlines()) >= min_rows:
                 break
-            time.sleep(0.1)
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        stdout, stderr = proc.communicate(timeout=60)
+            time.sleep(0.05)
+        for _ in range(signals):
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
+            time.sleep(0.2)
+        stdout, stderr = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()
+    return proc, stdout, stderr, out
+
+
+@pytest.mark.parametrize("backend", ["local", "dask"])
+def test_ctrl_c_finishes_running_seeds_and_exits_cleanly(tmp_path, backend):
+    proc, stdout, stderr, out = _interrupt(tmp_path, backend, "demo", signals=1)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
-    assert "batch interrupted" in stdout
+    assert "batch interrupted" in stdout and "not run of 401 seeds" in stdout
     index = read_index(out)
     assert 3 <= len(index) < 401
-    for row in index.values():
+    for row in index.values():  # every seed that was running was finished and recorded
         assert row["status"] == "ok" and row["sha256"] == batch.file_sha256(out / row["path"])
     assert len(list(out.glob("*.zip"))) == len(index)
     assert not list(out.glob(".plurel-tmp-*"))
+    again = run_batch(DEMO, range(len(index) + 2), out, workers=1, backend="inline", resume=True)
+    assert again.skipped == len(index) and again.done == 2
+
+
+def test_second_ctrl_c_aborts_at_once_and_keeps_what_was_made(tmp_path):
+    proc, stdout, stderr, out = _interrupt(tmp_path, "local", "paper", signals=2, min_rows=1)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "batch interrupted" in stdout
+    index = read_index(out)
+    assert len(index) >= 1
+    for row in index.values():
+        assert row["status"] == "ok" and row["sha256"] == batch.file_sha256(out / row["path"])
+    assert {p.name for p in out.glob("*.zip")} == {r["path"] for r in index.values()}
