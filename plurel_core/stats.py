@@ -245,11 +245,20 @@ def generation_positions(graph: nx.DiGraph, spacing_x: float = 1.0, spacing_y: f
             layers = [list(gen) for gen in nx.topological_generations(graph)]
         except nx.NetworkXUnfeasible:
             layers = [list(graph.nodes)]
-    pos = {}
+    pos: dict[Any, tuple[float, float]] = {}
+    rank: dict[Any, float] = {}
     for gx, layer in enumerate(layers):
-        layer = sorted(layer, key=str)
+        # barycenter ordering: a node sits near the mean rank of its already placed parents,
+        # which removes most edge crossings of a layered drawing
+        def key(node, _rank=rank):
+            ys = [_rank[p] for p in graph.predecessors(node) if p in _rank]
+            return (sum(ys) / len(ys) if ys else float("inf"), str(node))
+
+        layer = sorted(layer, key=key)
         for i, node in enumerate(layer):
-            pos[node] = (gx * spacing_x, (i - (len(layer) - 1) / 2.0) * spacing_y)
+            offset = i - (len(layer) - 1) / 2.0
+            rank[node] = offset
+            pos[node] = (gx * spacing_x, offset * spacing_y)
     return pos
 
 

@@ -21,35 +21,40 @@ CLAMP_EMB = 1e4
 CLAMP_HIDDEN = 1e6
 
 
-def init_weight(name: str, fan_rows: int, fan_cols: int, rng: np.random.Generator) -> np.ndarray:
-    """A (rows, cols) matrix initialised like torch.nn.init on a tensor of that shape."""
+def init_weight(
+    name: str, fan_rows: int, fan_cols: int, rng: np.random.Generator,
+    normal: np.ndarray | None = None, uniform: np.ndarray | None = None,
+) -> np.ndarray:
+    """A (rows, cols) matrix initialised like torch.nn.init on a tensor of that shape.
+
+    ``normal`` / ``uniform`` are optional pre-drawn N(0, 1) and U[0, 1) blocks of that shape, so a
+    caller can draw the randomness of many matrices in one call.
+    """
     shape = (fan_rows, fan_cols)
     fan_in, fan_out = fan_cols, fan_rows  # PyTorch: dim 1 is fan-in, dim 0 fan-out
+    if name in ("kaiming_uniform", "xavier_uniform"):
+        u = rng.random(shape) if uniform is None else uniform.reshape(shape)
+        bound = np.sqrt(6.0 / fan_in) if name == "kaiming_uniform" else np.sqrt(6.0 / (fan_in + fan_out))
+        return (2.0 * u - 1.0) * bound
+    z = rng.standard_normal(shape) if normal is None else normal.reshape(shape).copy()
     if name == "kaiming_normal":
-        w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
-    elif name == "kaiming_uniform":
-        bound = np.sqrt(6.0 / fan_in)
-        w = rng.uniform(-bound, bound, shape)
+        z *= np.sqrt(2.0 / fan_in)
     elif name == "xavier_normal":
-        w = rng.standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))
-    elif name == "xavier_uniform":
-        bound = np.sqrt(6.0 / (fan_in + fan_out))
-        w = rng.uniform(-bound, bound, shape)
+        z *= np.sqrt(2.0 / (fan_in + fan_out))
     elif name == "truncated_normal":
-        w = rng.standard_normal(shape)
-        bad = np.abs(w) > 2.0
+        bad = np.abs(z) > 2.0
         while bad.any():
-            w[bad] = rng.standard_normal(int(bad.sum()))
-            bad = np.abs(w) > 2.0
+            z[bad] = rng.standard_normal(int(bad.sum()))
+            bad = np.abs(z) > 2.0
     elif name == "sparse":
-        w = rng.standard_normal(shape) * 0.01
+        z *= 0.01
         zeros = int(np.ceil(0.5 * fan_rows))
         # A random permutation of the rows per column; its first ``zeros`` rows are set to zero.
         rows = np.argsort(rng.random(shape), axis=0)[:zeros]
-        w[rows, np.arange(fan_cols)[None, :]] = 0.0
+        z[rows, np.arange(fan_cols)[None, :]] = 0.0
     else:
         raise ValueError(f"unknown initialisation {name!r}; allowed: {INITIALIZATIONS}")
-    return w
+    return z
 
 
 @dataclass
@@ -94,14 +99,20 @@ def flush_denormals(x: np.ndarray) -> np.ndarray:
 def make_mlp(sp, in_dim: int, out_dim: int, rng: np.random.Generator) -> Mlp:
     layers = sp.mlp_layers.sample(rng)
     dims = [in_dim] + [sp.emb] * (layers - 1) + [out_dim]
-    inits = [pick(rng, sp.initializations) for _ in range(layers)]
+    n_init, n_act = len(sp.initializations), len(sp.activations)
+    inits = [sp.initializations[i] for i in rng.integers(n_init, size=layers)]
     densities = rng.uniform(sp.weight_density.lo, sp.weight_density.hi, size=layers)
-    weights = []
-    for a, b, init, density in zip(dims[:-1], dims[1:], inits, densities):
-        w = init_weight(init, a, b, rng)
-        w *= (rng.random(w.shape) < density) / max(float(density), 1e-6)
+    sizes = [a * b for a, b in zip(dims[:-1], dims[1:])]
+    total = sum(sizes)
+    normal, uniform, keep = rng.standard_normal(total), rng.random(total), rng.random(total)
+    weights, start = [], 0
+    for a, b, size, init, density in zip(dims[:-1], dims[1:], sizes, inits, densities):
+        part = slice(start, start + size)
+        w = init_weight(init, a, b, rng, normal[part], uniform[part])
+        w *= (keep[part] < density).reshape(a, b) / max(float(density), 1e-6)
         weights.append(w.astype(np.float32))
-    names = [pick(rng, sp.activations) for _ in range(layers - 1)]
+        start += size
+    names = [sp.activations[i] for i in rng.integers(n_act, size=layers - 1)]
     acts = [make_activation(n, rng) for n in names]
     scales = np.exp(rng.uniform(sp.activation_log_scale.lo, sp.activation_log_scale.hi, size=layers - 1)).tolist()
     return Mlp(weights, acts, names, scales, inits)
