@@ -20,7 +20,7 @@ __all__ = [
     "ColumnMeta", "ColumnSpec", "Config", "ConfigError", "Database", "FloatRange", "ForeignKeySpec",
     "IntRange", "LinkTrace", "Schema", "ScmTrace", "SizeError", "Table", "TableSpec", "Trace",
     "estimate_bytes", "estimate_cells", "export_folder", "export_zip", "generate", "load_database", "prior_specs",
-    "schema_from_ddl", "DDLError",
+    "schema_from_ddl", "DDLError", "Stage1", "sample_stage1",
 ]
 
 _LAZY = {

@@ -288,23 +288,21 @@ def widget_plan(spec: PriorSpec) -> str:
 def preview_database(cfg: Config, seed: int, schema=None):
     """A Database holding only stage 1 (tables, keys, planned columns, row counts, time span).
 
-    The Schema view draws it at once while stages 2-3 run. Built on the pipeline's stage-1
-    helpers; returns None when they are not available, and the app then waits for the full
-    database instead.
+    The Schema view draws it at once while stages 2-3 run (``pc.sample_stage1``); returns None
+    for a config stage 1 cannot sample, and the app then waits for the full database.
     """
     import networkx as nx
     import pandas as pd
 
     from plurel_core.database import ColumnMeta, Database, Table, Trace
+    from plurel_core.pipeline import sample_stage1
 
     try:
-        from plurel_core import pipeline
-
-        sized = pipeline._resolve_schema(cfg, int(seed), schema)
-        lo, hi, val, test = pipeline._time_span(cfg, int(seed))
-        spec_schema, rows = sized.schema, dict(sized.rows)
-    except (ImportError, AttributeError, TypeError, ValueError):
+        plan = sample_stage1(cfg, int(seed), schema)
+    except ValueError:
         return None
+    spec_schema, rows = plan.schema, plan.rows
+    lo, hi, val, test = plan.min_timestamp, plan.max_timestamp, plan.val_timestamp, plan.test_timestamp
     order = spec_schema.generation_order()
     generation = {name: i for i, names in enumerate(order) for name in names}
     g = nx.DiGraph()

@@ -89,6 +89,27 @@ def _resolve_schema(cfg: Config, seed: int, schema: Schema | None) -> _Sized:
     return _Sized(schema, rows)
 
 
+@dataclass
+class Stage1:
+    """What stage 1 fixes before any row is made: the schema, row counts and the time span."""
+
+    schema: Schema
+    rows: dict[str, int]
+    min_timestamp: pd.Timestamp
+    max_timestamp: pd.Timestamp
+    val_timestamp: pd.Timestamp
+    test_timestamp: pd.Timestamp
+
+
+def sample_stage1(config: Config, seed: int, schema: Schema | None = None) -> Stage1:
+    """Stage 1 alone (milliseconds): exactly the schema and row counts ``generate`` will use.
+
+    Composite-key tables may lose rows in stage 2 when distinct key combinations run out.
+    """
+    sized = _resolve_schema(config, seed, schema)
+    return Stage1(sized.schema, dict(sized.rows), *_time_span(config, seed))
+
+
 def _width(t: TableSpec) -> int:
     return (t.pkey is not None) + len(t.fkeys) + len(t.features) + (t.time_col is not None and
                                                                     t.time_col not in {c.name for c in t.features})
