@@ -193,6 +193,17 @@ def test_more_blocks_than_rows():
     assert parent.min() >= 0 and parent.max() < 5
 
 
+def test_all_zero_block_matrices_leave_every_parent_reachable():
+    # links.hsbm_diagonal = 0 with links.hsbm_off_diagonal = (0, 0) is a valid config. Every block
+    # pair then has the same weight (0), so no parent block may be favoured over another; the
+    # draw must not collapse onto one block through NaN arithmetic.
+    h = Hsbm(1, [3], [2], [np.zeros((3, 2))])
+    with np.errstate(all="ignore"):
+        parent, pb, _ = sample_parent_index(30, 3000, h, np.ones(30), rng(0))
+    assert parent.min() >= 0 and parent.max() < 30
+    assert set(np.unique(pb[parent])) == {0, 1, 2}, np.bincount(pb[parent], minlength=3)
+
+
 def test_distinct_combinations():
     r = rng(0)
     a = r.integers(0, 5, 50)
