@@ -293,10 +293,11 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
             pcols = [(c, raw[fk.parent][c], *raw_kinds[fk.parent][c]) for c in raw[fk.parent]]
             foreign.append(ForeignInput(fk.parent, links[f"{name}.{fk.column}"].parent_index, pcols))
         values, trace = run_scm(name, cols, rows[name], t.kind == "activity", foreign, cfg,
-                                streams.stream(seed, streams.SCM, t.node_id))
+                                streams.stream(seed, streams.SCM, t.node_id), threads=node_threads)
         return name, cols, labels, values, trace
 
     workers = threads if threads is not None else min(os.cpu_count() or 1, 4)
+    node_threads = workers  # nodes of one SCM generation in parallel too (chains of tables)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for generation in schema_.generation_order():
             # Largest tables first so the pool stays busy; results are keyed, never order-dependent.

@@ -11,6 +11,7 @@ the work.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import networkx as nx
@@ -103,8 +104,13 @@ def run_scm(
     foreign: list[ForeignInput],
     cfg,
     rng: np.random.Generator,
+    threads: int = 1,
 ) -> tuple[dict[str, np.ndarray], ScmTrace]:
-    """Values of every feature column (float64 or int64 labels) and the trace of the SCM."""
+    """Values of every feature column (float64 or int64 labels) and the trace of the SCM.
+
+    ``threads`` nodes of one topological generation are computed at once; the values do not
+    depend on it.
+    """
     sp = cfg.scm
     mode = str(pick(rng, sp.propagation_modes))
     lazy = mode == "type_lazy"
@@ -147,42 +153,56 @@ def run_scm(
 
     values: dict[int, np.ndarray] = {}
     components: dict[int, dict[str, np.ndarray]] = {}
-    emb = sp.emb
-    for generation in nx.topological_generations(g):
-        for node in sorted(generation):
-            attrs = g.nodes[node]
-            if attrs["is_source"]:
-                law = str(pick(rng, sp.source_laws))
-                if attrs["prop_type"] == "categorical":
-                    draw = categorical_source(sp, law, n, attrs["num_categories"], activity, rng)
-                    values[node] = draw.values
-                else:
-                    draw = numerical_source(sp, law, n, activity, rng)
-                    values[node] = draw.values.astype(np.float32)
-                attrs["source"] = draw.params
-                if draw.components:
-                    components[node] = {k: v.astype(np.float32) for k, v in draw.components.items()}
-                continue
-            agg_mode = attrs["aggregation"]
-            stack = []
-            for parent in sorted(g.predecessors(node)):
-                e = g.edges[parent, node]
-                x = e["_encoder"](values[parent])
-                x *= np.float32(e["weight"])
-                np.clip(x, -CLAMP_EMB, CLAMP_EMB, out=x)
-                stack.append(x)
-            agg = aggregate(stack, agg_mode)
-            if agg_mode in foreign_agg:
-                agg = _combine(agg, foreign_agg[agg_mode], agg_mode)
-            a, b = attrs["noise"]
-            noise = beta_noise(a, b, (n, emb), rng)
-            with np.errstate(over="ignore", invalid="ignore"):
-                agg += noise
-            if agg_mode == "product":  # products of small inputs are the one source of tiny values here
-                flush_denormals(agg)
-            out = attrs["_decoder"](agg)
-            values[node] = out if attrs["prop_type"] == "categorical" else out.astype(np.float32)
-            attrs["source"] = None
+    # Each node draws its source values and noise from its own stream, so the nodes of one
+    # topological generation can run in parallel threads and the result stays the same.
+    node_seed = int(rng.integers(2**63))
+
+    def compute(node: int) -> np.ndarray:
+        attrs = g.nodes[node]
+        node_rng = np.random.default_rng([node_seed, node])
+        if attrs["is_source"]:
+            law = str(pick(node_rng, sp.source_laws))
+            if attrs["prop_type"] == "categorical":
+                draw = categorical_source(sp, law, n, attrs["num_categories"], activity, node_rng)
+                value = draw.values
+            else:
+                draw = numerical_source(sp, law, n, activity, node_rng)
+                value = draw.values.astype(np.float32)
+            attrs["source"] = draw.params
+            if draw.components:
+                components[node] = {k: v.astype(np.float32) for k, v in draw.components.items()}
+            return value
+        agg_mode = attrs["aggregation"]
+        stack = []
+        for parent in sorted(g.predecessors(node)):
+            e = g.edges[parent, node]
+            x = e["_encoder"](values[parent])
+            x *= np.float32(e["weight"])
+            np.clip(x, -CLAMP_EMB, CLAMP_EMB, out=x)
+            stack.append(x)
+        agg = aggregate(stack, agg_mode)
+        if agg_mode in foreign_agg:
+            agg = _combine(agg, foreign_agg[agg_mode], agg_mode)
+        a, b = attrs["noise"]
+        with np.errstate(over="ignore", invalid="ignore"):
+            agg += beta_noise(a, b, (n, sp.emb), node_rng)
+        if agg_mode == "product":  # products of small inputs are the one source of tiny values here
+            flush_denormals(agg)
+        out = attrs["_decoder"](agg)
+        attrs["source"] = None
+        return out if attrs["prop_type"] == "categorical" else out.astype(np.float32)
+
+    workers = max(1, threads)
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
+        for generation in nx.topological_generations(g):
+            nodes = sorted(generation)
+            outs = pool.map(compute, nodes) if pool is not None and len(nodes) > 1 else map(compute, nodes)
+            for node, out in zip(nodes, outs):
+                values[node] = out
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
     result: dict[str, np.ndarray] = {}
     for node, col in node_col.items():
