@@ -50,7 +50,9 @@ def bench_preset(preset: str, count: int, root: Path, runs=RUNS) -> list[dict]:
         r["speedup"] = base / r["seconds"] if r["seconds"] else float("nan")
         r["identical_bytes"] = identical
     if not identical:
-        raise SystemExit(f"{preset}: outputs differ between runs (determinism broken)")
+        differ = sorted(s for s in seeds if len({run.get(s) for run in shas}) > 1)
+        print(f"  WARNING {preset}: {len(differ)} seeds differ between runs, e.g. {differ[:5]} "
+              "(determinism broken, or the generator's code changed during the benchmark)", flush=True)
     return results
 
 
@@ -72,10 +74,11 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['preset']:<7}{r['backend']:<8}{r['workers']:>7}{r['databases']:>6}{r['seconds']:>9.1f}"
               f"{r['db_per_s']:>8.2f}{r['cells_per_s']:>12,.0f}{r['megabytes']:>8.1f}{r['speedup']:>8.2f}x")
-    print("byte-identical outputs across runs:", all(r["identical_bytes"] for r in rows))
+    identical = all(r["identical_bytes"] for r in rows)
+    print("byte-identical outputs across runs:", identical)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
-    return 0
+    return 0 if identical else 1
 
 
 if __name__ == "__main__":

@@ -114,6 +114,16 @@ class Task:
     max_bytes: int | None = None
     ddl: str | None = None
     dialect: str | None = None
+    threads: int | None = 1
+
+
+@functools.lru_cache(maxsize=1)
+def _generate_takes_threads() -> bool:
+    import inspect
+
+    import plurel_core as pc
+
+    return "threads" in inspect.signature(pc.generate).parameters
 
 
 @functools.lru_cache(maxsize=8)
@@ -224,8 +234,10 @@ def generate_one(task: Task) -> dict[str, Any]:
         config = _config(task.config_json)
         row["name"] = database_name(config, task.seed)
         schema = _schema(task.ddl, task.dialect) if task.ddl is not None else None
-        with _single_blas_thread():
-            db = pc.generate(config, task.seed, schema, max_cells=task.max_cells, max_bytes=task.max_bytes)
+        kwargs: dict[str, Any] = {"max_cells": task.max_cells, "max_bytes": task.max_bytes}
+        if _generate_takes_threads():
+            kwargs["threads"] = task.threads
+        db = pc.generate(config, task.seed, schema, **kwargs)
         row["name"] = safe_name(db.name)
         final = output_path(task.out_dir, row["name"], task.layout)
         write_database(db, final, task.layout, task.formats, schema_ddl=task.ddl)
@@ -235,18 +247,6 @@ def generate_one(task: Task) -> dict[str, Any]:
         row.update(status="failed", error=f"{type(err).__name__}: {err}")
     row["seconds"] = round(time.perf_counter() - t0, 4)
     return row
-
-
-@contextlib.contextmanager
-def _single_blas_thread():
-    """One BLAS thread per task: K workers use K cores, and every backend runs the same kernels."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it the worker keeps its BLAS defaults
-        yield
-        return
-    with threadpool_limits(limits=1):
-        yield
 
 
 _STOP = None  # in a pool worker: the driver's stop event (set on Ctrl-C / SIGTERM)
@@ -559,6 +559,7 @@ def _iter_local(tasks: list[Task], fn: Callable, workers: int, state: _State,
     window = max(2 * workers, workers + 1)
     executor = new_pool()
     pending: dict[cf.Future, Task] = {}
+    results = crashes = 0  # crashes: consecutive seeds that killed their worker when run alone
     try:
         while True:
             if state.interrupted:  # drain: nothing new, drop what has not started
@@ -585,6 +586,8 @@ def _iter_local(tasks: list[Task], fn: Callable, workers: int, state: _State,
                     continue
                 err = fut.exception()
                 if err is None:
+                    results += 1
+                    crashes = 0
                     if fut.result().get("status") != "skipped":
                         yield fut.result()
                 elif isinstance(err, cf.process.BrokenProcessPool):
@@ -597,6 +600,10 @@ def _iter_local(tasks: list[Task], fn: Callable, workers: int, state: _State,
                 executor.shutdown(wait=False, cancel_futures=True)
                 executor = new_pool()
                 if len(running) == 1:  # alone in the pool: this seed killed its worker
+                    crashes += 1
+                    if crashes >= 3 and results == 0:
+                        raise BatchError("workers: every worker process died before finishing a seed; "
+                                         "can they import plurel_core (and the task function)?")
                     yield _failed_row(running[0], "worker process died while generating this seed")
                 else:
                     suspects.extend(running)
@@ -695,6 +702,7 @@ def run_batch(
     ddl: str | None = None,
     dialect: str | None = None,
     progress: Callable[[BatchProgress], None] | None = None,
+    threads: int | None = 1,
     handle_signals: bool = True,
     start_method: str = "spawn",
     task_fn: Callable[[Task], dict[str, Any]] = generate_one,
@@ -707,6 +715,10 @@ def run_batch(
     process, one seed after another: for debugging). layout: "zip" (one ZIP per database),
     "folder" (the exporter's folder), "parquet" (a folder of Parquet files only). ``formats`` is
     passed to the exporter. ``ddl`` (SQL text) and ``dialect`` fix the schema of every database.
+    ``threads``: tables generated at once inside each worker (the output does not depend on it);
+    1 by default, as the workers already use the cores. ``max_bytes`` defaults, on the local
+    backends, to 80% of this machine's memory shared among the workers, so that K concurrent
+    databases fit together; a bigger one fails with ``SizeError`` and its estimate.
     ``task_fn`` is the function run per seed (top-level, picklable); it defaults to
     :func:`generate_one`.
 
@@ -732,7 +744,13 @@ def run_batch(
             raise BatchError(f"{name}: {value} must be a positive integer")
     if scheduler is not None and backend != "dask":
         raise BatchError("scheduler: only used with backend='dask'")
+    if threads is not None and int(threads) < 1:
+        raise BatchError(f"threads: {threads} must be at least 1")
     seeds = _normalize_seeds(seeds)
+    if max_bytes is None and backend != "dask":
+        import psutil
+
+        max_bytes = int(0.8 * psutil.virtual_memory().total / (1 if backend == "inline" else workers))
     formats_t = tuple(formats) if formats is not None else None
     if formats_t is not None:
         from plurel_core.export import ALL_FORMATS
@@ -758,7 +776,7 @@ def run_batch(
     index = read_index(out) if resume else {}
     skip = {s for s in seeds if _is_done(index.get(s), out, digest, layout)}
     tasks = [Task(seed=s, config_json=config_json, out_dir=str(out), layout=layout, formats=formats_t,
-                  max_cells=max_cells, max_bytes=max_bytes, ddl=ddl, dialect=dialect)
+                  max_cells=max_cells, max_bytes=max_bytes, ddl=ddl, dialect=dialect, threads=threads)
              for s in seeds if s not in skip]
 
     state = _State()

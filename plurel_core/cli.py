@@ -262,7 +262,7 @@ def cmd_batch(args) -> int:
             config, seeds, args.out, workers=args.workers, backend=args.backend,
             scheduler=args.scheduler, formats=_formats(args.formats), layout=args.format,
             resume=args.resume, max_cells=args.max_cells, max_bytes=args.max_bytes,
-            ddl=ddl_text, dialect=args.dialect, progress=printer,
+            ddl=ddl_text, dialect=args.dialect, progress=printer, threads=args.threads,
         )
     finally:
         printer.close()
@@ -444,6 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: a process pool; dask: a Dask cluster; inline: this process, one by one")
     r.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler, e.g. tcp://host:8786 (default: start a LocalCluster)")
+    r.add_argument("--threads", type=int, default=1, metavar="T",
+                   help="tables generated at once inside each worker (output does not depend on it)")
     r.add_argument("--resume", action="store_true",
                    help="skip seeds whose index entry is ok and whose output is present")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")

@@ -166,6 +166,22 @@ def test_a_worker_that_dies_fails_only_its_seed(tmp_path):
     assert (summary.done, summary.failed) == (7, 1)
 
 
+def crash_always(task: Task) -> dict:
+    os._exit(3)
+
+
+def test_workers_that_cannot_run_at_all_stop_the_batch_with_a_clear_error(tmp_path):
+    with pytest.raises(BatchError, match="every worker process died"):
+        run_batch(DEMO, range(50), tmp_path, workers=2, backend="local", task_fn=crash_always)
+    assert len(read_index(tmp_path)) <= 3  # it gave up after a few seeds, not after 50
+
+
+def test_threads_inside_workers_do_not_change_the_bytes(local2, tmp_path):
+    summary = run_batch(DEMO, SEEDS[:4], tmp_path, workers=1, threads=3)
+    assert summary.done == 4
+    assert _sha_by_seed(tmp_path) == {s: h for s, h in _sha_by_seed(local2[0]).items() if s < 4}
+
+
 def test_bad_input_is_refused_before_any_work(tmp_path):
     with pytest.raises(BatchError, match="backend"):
         run_batch(DEMO, [0], tmp_path, backend="spark")
@@ -177,6 +193,8 @@ def test_bad_input_is_refused_before_any_work(tmp_path):
         run_batch(DEMO, [-1], tmp_path)
     with pytest.raises(BatchError, match="workers"):
         run_batch(DEMO, [0], tmp_path, workers=0)
+    with pytest.raises(BatchError, match="threads"):
+        run_batch(DEMO, [0], tmp_path, threads=0)
     run_batch(DEMO, [0], tmp_path / "a", backend="inline")
     with pytest.raises(BatchError, match="another config"):
         run_batch(pc.Config.preset("paper"), [0], tmp_path / "a", backend="inline")
