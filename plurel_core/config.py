@@ -39,16 +39,21 @@ class ConfigError(ValueError):
     @classmethod
     def from_validation(cls, err: ValidationError) -> ConfigError:
         first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"] if p not in ("__root__",))
+        parts = [str(p) for p in first["loc"] if p not in ("__root__",)]
         msg = first["msg"].removeprefix("Value error, ")
-        # Errors raised by our own validators carry their field path as "path: message".
-        if ": " in msg and msg.split(": ", 1)[0].replace(".", "").replace("_", "").isalnum():
-            inner, msg = msg.split(": ", 1)
-            loc = f"{loc}.{inner}" if loc else inner
+        # Errors raised by our own validators carry their field name as "field: message".
+        head = msg.split(": ", 1)[0]
+        if ": " in msg and head.replace("_", "").isalnum() and len(parts) < 2:
+            parts.append(head)
+            msg = msg.split(": ", 1)[1]
+        # The field is "section.field"; a deeper path (".lo", ".0") goes into the message.
+        field = ".".join(parts[:2]) if parts else "config"
+        if len(parts) > 2:
+            msg = f"{'.'.join(parts[2:])}: {msg}"
         others = len(err.errors()) - 1
         if others:
             msg += f" (and {others} more error{'s' if others > 1 else ''})"
-        return cls(loc or "config", msg)
+        return cls(field, msg)
 
 
 class _Frozen(BaseModel):
@@ -173,6 +178,24 @@ class _Section(_Frozen):
         return self
 
 
+_EARLIEST_DAY, _LATEST_DAY = "1678-01-01", "2261-12-31"  # pandas' nanosecond timestamps
+
+
+def _iso_day(field: str, value: str):
+    import datetime as dt
+    import re
+
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError(f"{field}: {value!r} is not an ISO date written YYYY-MM-DD")
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{field}: {value!r} is not a valid ISO calendar date (YYYY-MM-DD)") from None
+    if not (_EARLIEST_DAY <= value <= _LATEST_DAY):
+        raise ValueError(f"{field}: {value} is outside the allowed range [{_EARLIEST_DAY}, {_LATEST_DAY}]")
+    return day
+
+
 class SchemaPriors(_Section):
     """Stage 0 and 1: database-level draws and the schema DAG of tables."""
 
@@ -198,16 +221,8 @@ class SchemaPriors(_Section):
 
     @model_validator(mode="after")
     def _dates(self) -> SchemaPriors:
-        import datetime as dt
-
-        try:
-            a = dt.date.fromisoformat(self.start_date)
-        except ValueError:
-            raise ValueError(f"start_date: {self.start_date!r} is not an ISO date (YYYY-MM-DD)") from None
-        try:
-            b = dt.date.fromisoformat(self.end_date)
-        except ValueError:
-            raise ValueError(f"end_date: {self.end_date!r} is not an ISO date (YYYY-MM-DD)") from None
+        a = _iso_day("start_date", self.start_date)
+        b = _iso_day("end_date", self.end_date)
         if (b - a).days < 1:
             raise ValueError(f"end_date: {self.end_date} must be at least one day after start_date {self.start_date}")
         if self.val_fraction > self.test_fraction:

@@ -43,10 +43,10 @@ def base_blocks(n: int, num_blocks: int) -> np.ndarray:
     return np.minimum(np.arange(n, dtype=np.int64) // size, num_blocks - 1)
 
 
-def block_clusters(num_blocks: int, radices: list[int]) -> np.ndarray:
-    """(num_blocks, levels) cluster of each block per level, mixed-radix, level 0 most significant."""
-    b = np.arange(num_blocks, dtype=np.int64)
-    out = np.empty((num_blocks, len(radices)), dtype=np.int64)
+def block_clusters(block_ids: np.ndarray | int, radices: list[int]) -> np.ndarray:
+    """(blocks, levels) cluster of each block id per level, mixed-radix, level 0 most significant."""
+    b = np.arange(block_ids, dtype=np.int64) if np.isscalar(block_ids) else np.asarray(block_ids, np.int64).copy()
+    out = np.empty((len(b), len(radices)), dtype=np.int64)
     for level in range(len(radices) - 1, -1, -1):
         out[:, level] = b % radices[level]
         b //= radices[level]
@@ -66,40 +66,52 @@ def popularity(law: str, param: float | None, n: int, rng: np.random.Generator) 
     raise ValueError(f"unknown popularity law {law!r}; allowed: {POPULARITY_LAWS}")
 
 
+CHUNK_CELLS = 1 << 22  # (parent blocks x child rows) evaluated at once: bounded memory
+
+
 def sample_parent_index(
     n_parent: int, n_child: int, hsbm: Hsbm, theta: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One parent row per child row; returns (parent_index, parent_block, child_block)."""
-    bp_count = int(np.prod(hsbm.h_parent))
-    bc_count = int(np.prod(hsbm.h_child))
+    """One parent row per child row; returns (parent_index, parent_block, child_block).
+
+    Only occupied blocks are ever formed (at most one per row), and child rows are processed in
+    chunks, so memory stays O(CHUNK_CELLS + rows) for any hierarchy.
+    """
+    bp_count = int(np.prod(hsbm.h_parent, dtype=np.float64)) if hsbm.h_parent else 1
+    bc_count = int(np.prod(hsbm.h_child, dtype=np.float64)) if hsbm.h_child else 1
     parent_block = base_blocks(n_parent, bp_count)
     child_block = base_blocks(n_child, bc_count)
-    cp = block_clusters(bp_count, hsbm.h_parent)
-    cc = block_clusters(bc_count, hsbm.h_child)
-    log_w = np.zeros((bp_count, bc_count))
-    for level, m in enumerate(hsbm.matrices):
-        log_w += np.log(m)[cp[:, level][:, None], cc[:, level][None, :]]
-    # Mass of each parent block: the sum of θ over its rows (blocks are contiguous runs).
+    p_ids = np.arange(min(bp_count, n_parent), dtype=np.int64)  # blocks 0..k-1 are the occupied ones
+    cp = block_clusters(p_ids, hsbm.h_parent)
     cum_theta = np.concatenate([[0.0], np.cumsum(theta)])
-    starts = np.searchsorted(parent_block, np.arange(bp_count), side="left")
-    ends = np.searchsorted(parent_block, np.arange(bp_count), side="right")
+    starts = np.searchsorted(parent_block, p_ids, side="left")
+    ends = np.searchsorted(parent_block, p_ids, side="right")
     block_mass = cum_theta[ends] - cum_theta[starts]
     with np.errstate(divide="ignore"):
-        log_p = log_w + np.log(block_mass)[:, None]
-    log_p -= log_p.max(axis=0, keepdims=True)
-    p = np.exp(log_p)
-    cdf = np.cumsum(p, axis=0)
-    cdf /= cdf[-1:, :]
+        log_mass = np.log(block_mass)
+        log_m = [np.log(m) for m in hsbm.matrices]
     u = rng.random(n_child)
-    # Parent block per child: inverse CDF in the child's column of the block table.
-    chosen = np.empty(n_child, dtype=np.int64)
-    c_starts = np.searchsorted(child_block, np.arange(bc_count), side="left")
-    c_ends = np.searchsorted(child_block, np.arange(bc_count), side="right")
-    for bc in range(bc_count):
-        rows = slice(c_starts[bc], c_ends[bc])
-        chosen[rows] = np.minimum(np.searchsorted(cdf[:, bc], u[rows], side="right"), bp_count - 1)
-    # Row inside the block in proportion to θ.
     u2 = rng.random(n_child)
+    chosen = np.empty(n_child, dtype=np.int64)
+    step = max(1, CHUNK_CELLS // max(len(p_ids), 1))
+    for r0 in range(0, n_child, step):
+        r1 = min(n_child, r0 + step)
+        b0, b1 = int(child_block[r0]), int(child_block[r1 - 1]) + 1
+        cc = block_clusters(np.arange(b0, b1), hsbm.h_child)
+        log_p = np.repeat(log_mass[:, None], b1 - b0, axis=1)
+        for level, lm in enumerate(log_m):
+            log_p += lm[cp[:, level][:, None], cc[:, level][None, :]]
+        top = log_p.max(axis=0)
+        dead = ~np.isfinite(top)  # every block weight 0: fall back to the parents' own mass
+        if dead.any():
+            log_p[:, dead] = log_mass[:, None]
+            top[dead] = log_p[:, dead].max(axis=0)
+        cdf = np.cumsum(np.exp(log_p - top), axis=0)
+        cdf /= cdf[-1:, :]
+        cols = child_block[r0:r1] - b0
+        # Inverse CDF per child row in its own column: count of blocks whose CDF is below u.
+        chosen[r0:r1] = np.minimum((cdf[:, cols] < u[None, r0:r1]).sum(axis=0), len(p_ids) - 1)
+    # Row inside the chosen block in proportion to θ.
     target = cum_theta[starts[chosen]] + u2 * block_mass[chosen]
     parent = np.searchsorted(cum_theta, target, side="right") - 1
     parent = np.clip(parent, starts[chosen], ends[chosen] - 1)

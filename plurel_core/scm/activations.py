@@ -29,7 +29,8 @@ def erf(x: np.ndarray) -> np.ndarray:
     t = 1.0 / (1.0 + np.float32(0.3275911) * a)
     poly = t * (np.float32(0.254829592) + t * (np.float32(-0.284496736) + t * (
         np.float32(1.421413741) + t * (np.float32(-1.453152027) + t * np.float32(1.061405429)))))
-    a *= a
+    with np.errstate(over="ignore"):  # |x| > 1.8e19: a² is inf and e^-inf is exactly 0
+        a *= a
     np.negative(a, out=a)
     np.exp(a, out=a)
     poly *= a

@@ -51,7 +51,12 @@ def beta_noise(a: float, b: float, shape: tuple[int, int], rng: np.random.Genera
     """
     x = rng.standard_gamma(a, size=shape)
     y = rng.standard_gamma(b, size=shape)
-    x /= x + y
+    total = x + y
+    both_zero = total == 0.0  # a, b << 1: both draws underflow; the Beta mass sits at 0 and 1
+    if both_zero.any():
+        x[both_zero] = rng.random(int(both_zero.sum())) < a / (a + b)
+        total[both_zero] = 1.0
+    x /= total
     x /= shape[1]
     return x.astype(np.float32)
 
