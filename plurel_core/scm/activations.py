@@ -108,6 +108,11 @@ _FIXED: dict[str, Activation] = {
 
 ACTIVATIONS: tuple[str, ...] = (*_FIXED, "sine_sum")
 
+# Activations with |output| <= 7 (the sine sum: at most 7 terms of amplitude <= 1): with a scale
+# of at most e^5 they can never reach the ±1e6 clamp.
+BOUNDED = frozenset({"tanh", "sigmoid", "softsign", "hardsigmoid", "hardtanh", "sin", "cos", "sign", "clamp",
+                     "sine_sum"})
+
 # Activations whose outputs approach zero exponentially: only they create the tiny values that
 # the MLP flushes before its next GEMM.
 SATURATING = frozenset({"sigmoid", "silu", "softplus", "logsigmoid", "mish", "gelu", "hardswish", "tanhshrink"})

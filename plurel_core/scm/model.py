@@ -150,6 +150,7 @@ def run_scm(
             attrs["decoder_activations"] = []
     for u, v in sorted(g.edges):
         enc = make_encoder(sp, g.nodes[u]["prop_type"], g.nodes[u]["num_categories"], rng)
+        enc.mlp.scale_output(g.edges[u, v]["weight"])  # w_e * enc_e(x), folded into the MLP
         g.edges[u, v]["_encoder"] = enc
         g.edges[u, v]["encoder_activations"] = enc.activation_names
 
@@ -181,8 +182,7 @@ def run_scm(
         stack = []
         for parent in sorted(g.predecessors(node)):
             e = g.edges[parent, node]
-            x = e["_encoder"](values[parent])
-            x *= np.float32(e["weight"])
+            x = e["_encoder"](values[parent])  # already weighted by the edge weight
             np.clip(x, -CLAMP_EMB, CLAMP_EMB, out=x)
             stack.append(x)
         agg = aggregate(stack, agg_mode)
