@@ -24,6 +24,35 @@ class SourceDraw:
     components: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+AR_BLOCK = 64
+
+
+def ar1_filter(shocks: np.ndarray, rho: float) -> np.ndarray:
+    """The AR(1) state e_t = rho * e_{t-1} + shocks_t (e_{-1} = 0) as a blocked linear filter.
+
+    Within blocks of 64 rows the recursion is a product with the lower-triangular matrix of
+    powers of rho (all <= 1, no overflow); a short scalar loop carries the state across blocks.
+    """
+    n = len(shocks)
+    if n == 0 or rho == 0.0:
+        return shocks.astype(np.float64, copy=True)
+    b = AR_BLOCK
+    blocks = -(-n // b)
+    padded = np.zeros(blocks * b)
+    padded[:n] = shocks
+    lags = np.arange(b)
+    powers = rho ** lags.astype(np.float64)
+    lower = np.where(lags[:, None] >= lags[None, :], powers[np.abs(lags[:, None] - lags[None, :])], 0.0)
+    within = padded.reshape(blocks, b) @ lower.T  # zero initial state in every block
+    carry = np.empty(blocks)
+    state, decay = 0.0, rho**b
+    for k in range(blocks):
+        carry[k] = state
+        state = within[k, -1] + decay * state
+    out = within + carry[:, None] * (rho * powers)[None, :]
+    return out.ravel()[:n]
+
+
 def _bounds(sp, rng: np.random.Generator) -> tuple[float, float, float]:
     scale = float(pick(rng, sp.source_scales))
     lo, hi = np.sort(rng.uniform(size=2) * scale)
@@ -45,9 +74,7 @@ def ts_signal(sp, n: int, activity: bool, rng: np.random.Generator) -> SourceDra
     t = np.arange(n, dtype=np.float64)
     trend = np.minimum(s_t * (t / max(n, 1)) ** a + lo, hi)
     cycle = np.clip(s_c * np.sin(np.pi * t / max(f, 1)), lo, hi)
-    from scipy.signal import lfilter  # heavy module: loaded on the first ts source only
-
-    state = lfilter([1.0], [1.0, -rho], sigma * rng.standard_normal(n))
+    state = ar1_filter(sigma * rng.standard_normal(n), rho)
     noise = np.clip(state, lo, hi)
     signal = (trend + cycle + noise) / 3.0
     params = {"law": "ts", "lo": lo, "hi": hi, "scale": scale, "trend_exponent": a, "trend_sign": s_t,
