@@ -49,16 +49,16 @@ def beta_noise(a: float, b: float, shape: tuple[int, int], rng: np.random.Genera
 
     The gamma ratio is the Beta law exactly and samples ~1.6x faster than ``Generator.beta``.
     """
-    x = rng.standard_gamma(a, size=shape)
-    y = rng.standard_gamma(b, size=shape)
+    x = rng.standard_gamma(a, size=shape, dtype=np.float32)
+    y = rng.standard_gamma(b, size=shape, dtype=np.float32)
     total = x + y
     both_zero = total == 0.0  # a, b << 1: both draws underflow; the Beta mass sits at 0 and 1
     if both_zero.any():
         x[both_zero] = rng.random(int(both_zero.sum())) < a / (a + b)
         total[both_zero] = 1.0
     x /= total
-    x /= shape[1]
-    return x.astype(np.float32)
+    x /= np.float32(shape[1])
+    return x
 
 
 def _combine(a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
