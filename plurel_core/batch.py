@@ -260,6 +260,15 @@ def _worker_init(stop=None) -> None:
     _die_with_parent()
 
 
+def _dask_task(fn: Callable[[Task], dict[str, Any]], task: Task, stop_name: str) -> dict[str, Any]:
+    """On a Dask worker: run ``fn`` unless the driver set the batch's stop event meanwhile."""
+    from distributed import Event
+
+    if Event(stop_name).is_set():
+        return {"seed": task.seed, "status": "skipped"}
+    return fn(task)
+
+
 def _pool_task(fn: Callable[[Task], dict[str, Any]], task: Task) -> dict[str, Any]:
     """Run ``fn`` unless the batch was stopped while this seed waited in the pool's queue."""
     if _STOP is not None and _STOP.is_set():
@@ -620,7 +629,7 @@ def _iter_local(tasks: list[Task], fn: Callable, workers: int, state: _State,
 
 
 def _iter_dask(tasks: list[Task], fn: Callable, workers: int, scheduler: Any, state: _State) -> Iterator[dict]:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, Event, LocalCluster, as_completed
 
     cluster = None
     own_client = not isinstance(scheduler, Client)
@@ -636,24 +645,26 @@ def _iter_dask(tasks: list[Task], fn: Callable, workers: int, scheduler: Any, st
     futures: dict[Any, Task] = {}
     checked = 0.0
     try:
+        stop_name = f"plurel-stop-{uuid.uuid4().hex}"
+        stop = Event(stop_name, client=client)
         slots = sum(client.nthreads().values()) or workers
         window = max(2 * slots, 4)
         todo = list(reversed(tasks))
 
         def submit(batch: list[Task]) -> list:
             keys = [f"plurel-{t.seed}-{uuid.uuid4().hex[:8]}" for t in batch]
-            futs = client.map(fn, batch, key=keys, pure=False)
+            futs = client.map(_dask_task, [fn] * len(batch), batch, [stop_name] * len(batch),
+                              key=keys, pure=False)
             futures.update(zip(futs, batch))
             return futs
 
         ac = as_completed(submit([todo.pop() for _ in range(min(window, len(todo)))]))
         draining = False
         while not ac.is_empty():
-            if state.interrupted and not draining:  # drain: cancel the seeds no worker has started
+            if state.interrupted and not draining:  # drain: seeds not started yet return at once
                 draining = True
                 with contextlib.suppress(Exception):
-                    started = {k for keys in client.processing().values() for k in keys}
-                    client.cancel([f for f in futures if f.key not in started])
+                    stop.set()
             batch = ac.next_batch(block=False)
             if not batch:
                 time.sleep(0.02)  # poll, so that a stop request is seen between results
@@ -665,7 +676,8 @@ def _iter_dask(tasks: list[Task], fn: Callable, workers: int, scheduler: Any, st
             for fut in batch:
                 task = futures.pop(fut)
                 if fut.status == "finished":
-                    yield fut.result()
+                    if fut.result().get("status") != "skipped":
+                        yield fut.result()
                 elif fut.status != "cancelled" and not state.interrupted:
                     yield _failed_row(task, fut.exception())  # KilledWorker: the worker died
                 fut.release()
