@@ -165,14 +165,14 @@ def _target(out: str, name: str, layout: str) -> Path:
 def _generate_and_write(args, schema=None, ddl_source: str | None = None,
                         ddl_text: str | None = None) -> int:
     import plurel_core as pc
-    from plurel_core.batch import database_name, file_sha256, path_size, write_database
+    from plurel_core.batch import file_sha256, path_size, write_database
 
     config = load_config(args)
     layout = args.format
-    target = _target(args.out, database_name(config, args.seed), layout)
     t0 = time.perf_counter()
     db = pc.generate(config, args.seed, schema, max_cells=args.max_cells, max_bytes=args.max_bytes)
     t_gen = time.perf_counter() - t0
+    target = _target(args.out, db.name, layout)
     write_database(db, target.resolve(), layout, _formats(args.formats), schema_ddl=ddl_text)
     seconds = time.perf_counter() - t0
     info = {"path": str(target), "name": db.name, "seed": args.seed, "tables": len(db.tables),
@@ -192,6 +192,18 @@ def _generate_and_write(args, schema=None, ddl_source: str | None = None,
 
 
 def cmd_generate(args) -> int:
+    """One database; a config.json from an export that holds its DDL regenerates on that schema."""
+    if getattr(args, "config", None):
+        try:
+            wrapped = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            wrapped = None  # load_config reports the problem with the field named
+        ddl = wrapped.get("schema_ddl") if isinstance(wrapped, dict) else None
+        if ddl:
+            from plurel_core import schema_from_ddl
+
+            return _generate_and_write(args, schema=schema_from_ddl(ddl), ddl_source=f"{args.config} (schema_ddl)",
+                                       ddl_text=ddl)
     return _generate_and_write(args)
 
 

@@ -220,6 +220,21 @@ def test_ddl_command_generates_on_the_sql_schema(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("plurel: error:")
 
 
+def test_config_json_of_a_ddl_export_regenerates_on_its_schema(tmp_path):
+    sql = tmp_path / "shop.sql"
+    sql.write_text(DDL)
+    first = tmp_path / "first.zip"
+    assert main(["ddl", str(sql), "--preset", "demo", "--seed", "4", "--out", str(first)]) == 0
+    with zipfile.ZipFile(first) as zf:
+        name = next(n for n in zf.namelist() if n.endswith("/config.json"))
+        (tmp_path / "config.json").write_bytes(zf.read(name))
+    assert json.loads((tmp_path / "config.json").read_text())["schema_ddl"] == DDL
+    again = tmp_path / "again.zip"
+    assert main(["generate", "--config", str(tmp_path / "config.json"), "--seed", "4", "--out", str(again)]) == 0
+    assert set(pc.load_database(again).tables) == {"customers", "orders"}
+    assert first.read_bytes() == again.read_bytes()
+
+
 @pytest.mark.parametrize("command", ["generate", "batch", "presets", "priors", "estimate", "ddl"])
 def test_help_has_examples(command, capsys):
     with pytest.raises(SystemExit) as exc:
