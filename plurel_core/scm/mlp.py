@@ -139,17 +139,34 @@ def make_embedding(sp, num_categories: int, rng: np.random.Generator) -> np.ndar
     return init_weight(init, num_categories, sp.emb, rng).astype(np.float32)
 
 
+UNCHECKED = object()
+
+
+def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(distinct values, inverse) when at most half the rows are distinct, else None.
+
+    Saturated sources and clipped values repeat; encoding each distinct value once is exact.
+    """
+    x = values.astype(np.float32, copy=False)
+    uniq, inverse = np.unique(x, return_inverse=True)
+    return (uniq, inverse) if len(uniq) * 2 <= len(x) else None
+
+
 @dataclass
 class NumericalEncoder:
     mlp: Mlp
 
-    def __call__(self, values: np.ndarray) -> np.ndarray:
-        x = values.astype(np.float32, copy=False)
-        # Saturated sources and clipped values repeat: run the MLP once per distinct value.
-        uniq, inverse = np.unique(x, return_inverse=True)
-        if len(uniq) * 2 <= len(x):
+    def __call__(self, values: np.ndarray, distinct=UNCHECKED) -> np.ndarray:
+        """Encode a value per row; ``distinct`` = (values, inverse) runs the MLP once per distinct value.
+
+        Callers that encode one array many times pass ``distinct_values(values)`` (None: no repeats).
+        """
+        if distinct is UNCHECKED:
+            distinct = distinct_values(values)
+        if distinct is not None:
+            uniq, inverse = distinct
             return self.mlp(uniq[:, None])[inverse]
-        return self.mlp(x[:, None])
+        return self.mlp(values.astype(np.float32, copy=False)[:, None])
 
     @property
     def activation_names(self) -> list[str]:

@@ -20,7 +20,15 @@ import numpy as np
 from plurel_core.database import ScmTrace
 from plurel_core.graphs import sample_dag
 from plurel_core.random import pick
-from plurel_core.scm.mlp import CLAMP_EMB, aggregate, flush_denormals, make_decoder, make_encoder
+from plurel_core.scm.mlp import (
+    CLAMP_EMB,
+    NumericalEncoder,
+    aggregate,
+    distinct_values,
+    flush_denormals,
+    make_decoder,
+    make_encoder,
+)
 from plurel_core.scm.sources import categorical_source, numerical_source
 
 _IDENTITY = {"sum": 0.0, "max": -np.inf, "product": 1.0, "logsumexp": -np.inf}
@@ -158,6 +166,7 @@ def run_scm(
     foreign_agg, foreign_names = _foreign_aggregates(foreign, modes, n, sp, lazy, rng)
 
     values: dict[int, np.ndarray] = {}
+    distinct: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
     components: dict[int, dict[str, np.ndarray]] = {}
     # Each node draws its source values and noise from its own stream, so the nodes of one
     # topological generation can run in parallel threads and the result stays the same.
@@ -182,7 +191,8 @@ def run_scm(
         stack = []
         for parent in sorted(g.predecessors(node)):
             e = g.edges[parent, node]
-            x = e["_encoder"](values[parent])  # already weighted by the edge weight
+            enc = e["_encoder"]  # its output is already weighted by the edge weight
+            x = enc(values[parent], distinct[parent]) if isinstance(enc, NumericalEncoder) else enc(values[parent])
             np.clip(x, -CLAMP_EMB, CLAMP_EMB, out=x)
             stack.append(x)
         agg = aggregate(stack, agg_mode)
@@ -205,6 +215,8 @@ def run_scm(
             outs = pool.map(compute, nodes) if pool is not None and len(nodes) > 1 else map(compute, nodes)
             for node, out in zip(nodes, outs):
                 values[node] = out
+                # Once per node, not per out-edge: do its values repeat enough to encode each once?
+                distinct[node] = distinct_values(out) if out.dtype.kind == "f" and g.out_degree(node) else None
     finally:
         if pool is not None:
             pool.shutdown()
