@@ -224,20 +224,10 @@ def split_statements(text: str, dialect: str) -> SplitResult:
             i = e + 2
             continue
         if c in "'\"`" or (c == "[" and dialect == "sqlite"):
-            close = "]" if c == "[" else c
-            k = i + 1
-            while True:
-                e = text.find(close, k)
-                if e < 0:
-                    what = "string" if c == "'" else "quoted identifier"
-                    raise DDLError(f"unterminated {what} starting with {c}", lines.line(i))
-                if mysql and c == "'" and _escaped(text, e, i + 1):
-                    k = e + 1
-                    continue
-                if close != "]" and text.startswith(close * 2, e):
-                    k = e + 2
-                    continue
-                break
+            e = _quote_end(text, i, mysql)
+            if e < 0:
+                what = "string" if c == "'" else "quoted identifier"
+                raise DDLError(f"unterminated {what} starting with {c}", lines.line(i))
             i = e + 1
             continue
         if c == "$" and dollar_ok and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
@@ -252,6 +242,27 @@ def split_statements(text: str, dialect: str) -> SplitResult:
         i += 1
     end_statement(n)
     return result
+
+
+def _quote_end(text: str, start: int, mysql: bool) -> int:
+    """Index of the character closing the quote opened at ``start`` ('x', "x", `x`, [x]); -1 if none.
+
+    Doubled quotes are escapes in every dialect; MySQL strings also take backslash escapes.
+    """
+    c = text[start]
+    close = "]" if c == "[" else c
+    k = start + 1
+    while True:
+        e = text.find(close, k)
+        if e < 0:
+            return -1
+        if mysql and c == "'" and _escaped(text, e, start + 1):
+            k = e + 1
+            continue
+        if close != "]" and text.startswith(close * 2, e):
+            k = e + 2
+            continue
+        return e
 
 
 def _escaped(text: str, pos: int, lo: int) -> bool:
@@ -272,19 +283,9 @@ def _top_level(text: str, dialect: str):
     while i < n:
         c = text[i]
         if c in "'\"`" or (c == "[" and dialect == "sqlite"):
-            close = "]" if c == "[" else c
-            k = i + 1
-            while True:
-                e = text.find(close, k)
-                if e < 0:
-                    return
-                if dialect == "mysql" and c == "'" and _escaped(text, e, i + 1):
-                    k = e + 1
-                    continue
-                if close != "]" and text.startswith(close * 2, e):
-                    k = e + 2
-                    continue
-                break
+            e = _quote_end(text, i, dialect == "mysql")
+            if e < 0:
+                return
             i = e + 1
             continue
         if c == "$" and dialect != "mysql":
