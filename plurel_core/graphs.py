@@ -16,7 +16,6 @@ import numpy as np
 
 from plurel_core.random import pick
 
-PAPER_LAYOUTS = ("BarabasiAlbert", "ReverseRandomTree", "WattsStrogatz")
 DAG_LAYOUTS = (
     "ErdosRenyi", "BarabasiAlbert", "RandomTree", "ReverseRandomTree", "WattsStrogatz", "Layered", "RandomCauchy",
 )

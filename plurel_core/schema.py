@@ -36,10 +36,6 @@ class ColumnSpec:
     sql_type: str | None = None
     nullable: bool = True
 
-    @property
-    def is_categorical(self) -> bool:
-        return self.kind in ("categorical", "text", "boolean")
-
 
 @dataclass
 class ForeignKeySpec:
@@ -77,12 +73,6 @@ class Schema:
     notes: list[str] = field(default_factory=list)
     source: str = "random"  # "random" or "ddl"
     ddl: str | None = None  # the SQL text a DDL schema was parsed from
-
-    @property
-    def ddl_digest(self) -> str | None:
-        import hashlib
-
-        return hashlib.sha256(self.ddl.encode()).hexdigest()[:8] if self.ddl is not None else None
 
     @property
     def graph(self) -> nx.DiGraph:

@@ -11,7 +11,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-FEATURE_KINDS = ("numerical", "categorical", "text", "boolean", "time")
+from plurel_core.schema import FEATURE_KINDS
 
 
 # --- degree distributions -------------------------------------------------------------------
