@@ -8,6 +8,7 @@ random stream (:mod:`plurel_core.random`), so the result is a pure function of c
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,9 @@ def single_threaded_blas():
             if _blas_users == 0 and _blas_limiter is not None:
                 _blas_limiter.restore_original_limits()
                 _blas_limiter = None
+
+
+PARALLEL_FROM_CELLS = 1_000_000
 
 
 class SizeError(ValueError):
@@ -240,8 +244,8 @@ def generate(
 ) -> Database:
     """A database drawn from the config's priors; the same config and seed give the same bytes.
 
-    ``threads`` tables (and SCM nodes) of one topological generation run at once (default 1);
-    the result does not depend on it. ``max_bytes`` defaults to 80% of this machine's
+    ``threads`` tables (and SCM nodes) of one topological generation run at once (default: 1,
+    or the CPU count from a million cells on); the result does not depend on it. ``max_bytes`` defaults to 80% of this machine's
     memory: a database that would not fit is refused before any work, with the estimate.
     """
     if max_bytes is None:
@@ -295,9 +299,12 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
                                 streams.stream(seed, streams.SCM, t.node_id), threads=node_threads)
         return name, cols, labels, values, trace
 
-    # Measured on 2 cores: a second thread gains ~2% on the paper preset (the SCM's Python-level
-    # work holds the GIL) and costs 35% on the demo preset, so one thread is the default.
-    workers = threads if threads is not None else 1
+    # Measured on 2 cores: for paper-sized databases a second thread gains ~2% (the SCM's
+    # Python-level work holds the GIL) and costs 35% on the demo preset; from a million cells on,
+    # the arrays are long enough that threads pay (rows x16: 28 s -> 19 s).
+    if threads is None:
+        threads = min(os.cpu_count() or 1, 4) if cells >= PARALLEL_FROM_CELLS else 1
+    workers = threads
     node_threads = workers  # nodes of one SCM generation in parallel too (chains of tables)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for generation in schema_.generation_order():
