@@ -32,14 +32,9 @@ def _wkey(path: str, part: str | None = None) -> str:
 def _set_widget(spec, value) -> None:
     """Put a JSON-like config value into the widget state of ``spec``."""
     plan = aps.widget_plan(spec)
-    if spec.kind == "int_range":
-        lo, hi = int(value[0]), int(value[1])
-        if plan == "range_slider":
-            ss[_wkey(spec.path)] = (lo, hi)
-        else:
-            ss[_wkey(spec.path, "lo")], ss[_wkey(spec.path, "hi")] = lo, hi
-    elif spec.kind == "float_range":
-        lo, hi = float(value[0]), float(value[1])
+    if spec.kind in ("int_range", "float_range"):
+        cast = int if spec.kind == "int_range" else float
+        lo, hi = cast(value[0]), cast(value[1])
         if plan == "range_slider":
             ss[_wkey(spec.path)] = (lo, hi)
         else:

@@ -23,6 +23,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from plurel_core.plots import SCHEMA_GRAPH_PROBE
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -56,11 +58,7 @@ def start(port: int) -> subprocess.Popen:
 def graph_state(page):
     for frame in page.frames:
         try:
-            info = frame.evaluate(
-                "() => { const m = document.getElementById('plurel-db');"
-                " if (!m || typeof network === 'undefined' || !network) return null;"
-                " return {db: m.dataset.db, nodes: network.body.data.nodes.length,"
-                " canvas: document.querySelectorAll('#mynetwork canvas').length}; }")
+            info = frame.evaluate(SCHEMA_GRAPH_PROBE)
         except Exception:
             continue
         if info and info["canvas"]:

@@ -31,6 +31,16 @@ PALETTE = ["#4c6ef5", "#f08c00", "#2f9e44", "#e03131", "#7048e8", "#1098ad", "#d
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
 
 
+# JavaScript that reads the drawn schema graph inside its iframe: the database key, the node count
+# and the canvas count (null before vis has drawn). The browser test and the app benchmark use it.
+SCHEMA_GRAPH_PROBE = (
+    "() => { const m = document.getElementById('plurel-db');"
+    " if (!m || typeof network === 'undefined' || !network) return null;"
+    " return {db: m.dataset.db, nodes: network.body.data.nodes.length,"
+    " canvas: document.querySelectorAll('#mynetwork canvas').length}; }"
+)
+
+
 def _style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None,
            height: int | None = None, legend: bool | None = None) -> go.Figure:
     fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0, xanchor="left", font=dict(size=16)),

@@ -8,6 +8,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from plurel_core.plots import SCHEMA_GRAPH_PROBE
+
 pytestmark = pytest.mark.browser
 
 PAGES = {"overview": "", "schema": "schema", "foreign_keys": "foreign_keys", "columns": "columns",
@@ -72,11 +74,7 @@ def schema_frame(page, timeout: float = 60, not_db: str | None = None):
     while time.monotonic() < deadline:
         for frame in page.frames:
             try:
-                info = frame.evaluate(
-                    "() => { const m = document.getElementById('plurel-db');"
-                    " if (!m || typeof network === 'undefined' || !network) return null;"
-                    " return {db: m.dataset.db, nodes: network.body.data.nodes.length,"
-                    " canvas: document.querySelectorAll('#mynetwork canvas').length}; }")
+                info = frame.evaluate(SCHEMA_GRAPH_PROBE)
             except Exception:  # a frame detached while the page reran
                 continue
             if info and info["canvas"] > 0 and info["db"] != not_db:
