@@ -244,8 +244,9 @@ def generate(
 ) -> Database:
     """A database drawn from the config's priors; the same config and seed give the same bytes.
 
-    ``threads`` tables (and SCM nodes) of one topological generation run at once (default: 1,
-    or the CPU count from a million cells on); the result does not depend on it. ``max_bytes`` defaults to 80% of this machine's
+    ``threads`` bounds the threads used (default: the CPU count, at most 4): one draws node noise
+    ahead, and from a million cells on the tables and SCM nodes of one topological generation run
+    in parallel. The result does not depend on it. ``max_bytes`` defaults to 80% of this machine's
     memory: a database that would not fit is refused before any work, with the estimate.
     """
     if max_bytes is None:
@@ -299,13 +300,14 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
                                 streams.stream(seed, streams.SCM, t.node_id), threads=node_threads)
         return name, cols, labels, values, trace
 
-    # Measured on 2 cores: for paper-sized databases a second thread gains ~2% (the SCM's
-    # Python-level work holds the GIL) and costs 35% on the demo preset; from a million cells on,
-    # the arrays are long enough that threads pay (rows x16: 28 s -> 19 s).
+    # Measured on 2 cores: a background thread that draws the SCM nodes' Beta noise while the
+    # main thread evaluates MLPs pays at every size (paper median 1.82 s -> 1.42 s). Tables and
+    # SCM nodes in parallel threads cost time below a million cells (the Python-level work holds
+    # the GIL: paper 1.42 s -> 1.54 s) and pay above it, where the arrays are long.
     if threads is None:
-        threads = min(os.cpu_count() or 1, 4) if cells >= PARALLEL_FROM_CELLS else 1
-    workers = threads
-    node_threads = workers  # nodes of one SCM generation in parallel too (chains of tables)
+        threads = min(os.cpu_count() or 1, 4)
+    workers = threads if cells >= PARALLEL_FROM_CELLS else 1
+    node_threads = threads if cells >= PARALLEL_FROM_CELLS else min(threads, 2)  # 2: main + noise
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for generation in schema_.generation_order():
             # Largest tables first so the pool stays busy; results are keyed, never order-dependent.

@@ -112,6 +112,7 @@ ACTIVATIONS: tuple[str, ...] = (*_FIXED, "sine_sum")
 # of at most e^5 they can never reach the ±1e6 clamp.
 BOUNDED = frozenset({"tanh", "sigmoid", "softsign", "hardsigmoid", "hardtanh", "sin", "cos", "sign", "clamp",
                      "sine_sum"})
+BOUNDED_BY = 7.0
 
 # Activations whose outputs approach zero exponentially: only they create the tiny values that
 # the MLP flushes before its next GEMM.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from plurel_core.random import pick
-from plurel_core.scm.activations import BOUNDED, SATURATING, Activation, make_activation
+from plurel_core.scm.activations import BOUNDED, BOUNDED_BY, SATURATING, Activation, make_activation
 
 INITIALIZATIONS = (
     "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "truncated_normal", "sparse",
@@ -25,36 +25,39 @@ def init_weight(
     name: str, fan_rows: int, fan_cols: int, rng: np.random.Generator,
     normal: np.ndarray | None = None, uniform: np.ndarray | None = None,
 ) -> np.ndarray:
-    """A (rows, cols) matrix initialised like torch.nn.init on a tensor of that shape.
+    """A float32 (rows, cols) matrix initialised like torch.nn.init on a tensor of that shape.
 
-    ``normal`` / ``uniform`` are optional pre-drawn N(0, 1) and U[0, 1) blocks of that shape, so a
-    caller can draw the randomness of many matrices in one call.
+    ``normal`` / ``uniform`` are optional pre-drawn float32 N(0, 1) / U[0, 1) blocks of that
+    shape (consumed in place), so a caller can draw the randomness of many matrices in one call.
     """
     shape = (fan_rows, fan_cols)
     fan_in, fan_out = fan_cols, fan_rows  # PyTorch: dim 1 is fan-in, dim 0 fan-out
     if name in ("kaiming_uniform", "xavier_uniform"):
-        u = rng.random(shape) if uniform is None else uniform.reshape(shape)
+        u = rng.random(shape, dtype=np.float32) if uniform is None else uniform.reshape(shape)
         bound = np.sqrt(6.0 / fan_in) if name == "kaiming_uniform" else np.sqrt(6.0 / (fan_in + fan_out))
-        return (2.0 * u - 1.0) * bound
-    z = rng.standard_normal(shape) if normal is None else normal.reshape(shape).copy()
+        u *= np.float32(2.0 * bound)
+        u -= np.float32(bound)
+        return u
+    z = rng.standard_normal(shape, dtype=np.float32) if normal is None else normal.reshape(shape)
     if name == "kaiming_normal":
-        z *= np.sqrt(2.0 / fan_in)
+        z *= np.float32(np.sqrt(2.0 / fan_in))
     elif name == "xavier_normal":
-        z *= np.sqrt(2.0 / (fan_in + fan_out))
+        z *= np.float32(np.sqrt(2.0 / (fan_in + fan_out)))
     elif name == "truncated_normal":
         bad = np.abs(z) > 2.0
         while bad.any():
-            z[bad] = rng.standard_normal(int(bad.sum()))
+            z[bad] = rng.standard_normal(int(bad.sum()), dtype=np.float32)
             bad = np.abs(z) > 2.0
     elif name == "sparse":
-        z *= 0.01
+        z *= np.float32(0.01)
         zeros = int(np.ceil(0.5 * fan_rows))
         # A random permutation of the rows per column; its first ``zeros`` rows are set to zero.
-        rows = np.argsort(rng.random(shape), axis=0)[:zeros]
+        rows = np.argsort(rng.random(shape, dtype=np.float32), axis=0)[:zeros]
         z[rows, np.arange(fan_cols)[None, :]] = 0.0
     else:
         raise ValueError(f"unknown initialisation {name!r}; allowed: {INITIALIZATIONS}")
     return z
+
 
 
 @dataclass
@@ -64,6 +67,8 @@ class Mlp:
     ``weights`` are the drawn matrices. For speed the scale of hidden layer l is folded into the
     matrix of layer l+1 and the clamp becomes ±1e6/scale on act(x @ W): the same map with one
     pass less per layer. Bounded activations (|act| <= 7 < 1e6/scale) need no clamp at all.
+    ``output_factor`` (an edge weight) multiplies the output, folded into the last matrix;
+    ``folded`` holds the folded matrices (a batched builder passes them in).
     """
 
     weights: list[np.ndarray]
@@ -71,25 +76,31 @@ class Mlp:
     activation_names: list[str]
     scales: list[float]
     inits: list[str]
+    output_factor: float = 1.0
+    folded: list[np.ndarray] | None = field(default=None, repr=False)  # computed unless given
 
     def __post_init__(self) -> None:
-        self._folded = [self.weights[0]] + [
-            (w * np.float32(s)).astype(np.float32) for w, s in zip(self.weights[1:], self.scales)]
+        if self.folded is None:
+            self.folded = [self.weights[0]] + [w * np.float32(s) for w, s in zip(self.weights[1:], self.scales)]
+            if self.output_factor != 1.0:
+                self.folded[-1] = self.folded[-1] * np.float32(self.output_factor)
         self._bounds = [None if name in BOUNDED else float(np.float32(CLAMP_HIDDEN / s))
                         for name, s in zip(self.activation_names, self.scales)]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        for w, act, name, bound in zip(self._folded[:-1], self.activations, self.activation_names, self._bounds):
+        for w, act, name, bound in zip(self.folded[:-1], self.activations, self.activation_names, self._bounds):
             x = act(_linear(x, w))
             if bound is not None:
                 np.clip(x, -bound, bound, out=x)
             if name in SATURATING:
                 flush_denormals(x)
-        return _linear(x, self._folded[-1])
+        return _linear(x, self.folded[-1])
 
-    def scale_output(self, factor: float) -> None:
-        """Multiply the MLP's output by ``factor`` (folded into the last matrix)."""
-        self._folded[-1] = (self._folded[-1] * np.float32(factor)).astype(np.float32)
+    def output_bound(self) -> float:
+        """An upper bound of |output| over all inputs (inf unless the last hidden layer is bounded)."""
+        if not self.activation_names or self.activation_names[-1] not in BOUNDED:
+            return float("inf")
+        return BOUNDED_BY * float(np.abs(self.folded[-1]).sum(axis=0).max())
 
 
 def _linear(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -111,32 +122,124 @@ def flush_denormals(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def make_mlp(sp, in_dim: int, out_dim: int, rng: np.random.Generator) -> Mlp:
-    layers = sp.mlp_layers.sample(rng)
-    dims = [in_dim] + [sp.emb] * (layers - 1) + [out_dim]
-    n_init, n_act = len(sp.initializations), len(sp.activations)
-    inits = [sp.initializations[i] for i in rng.integers(n_init, size=layers)]
-    densities = rng.uniform(sp.weight_density.lo, sp.weight_density.hi, size=layers)
-    sizes = [a * b for a, b in zip(dims[:-1], dims[1:])]
-    total = sum(sizes)
-    normal, uniform, keep = rng.standard_normal(total), rng.random(total), rng.random(total)
-    weights, start = [], 0
-    for a, b, size, init, density in zip(dims[:-1], dims[1:], sizes, inits, densities):
-        part = slice(start, start + size)
-        w = init_weight(init, a, b, rng, normal[part], uniform[part])
-        w *= (keep[part] < density).reshape(a, b) / max(float(density), 1e-6)
-        weights.append(w.astype(np.float32))
-        start += size
-    names = [sp.activations[i] for i in rng.integers(n_act, size=layers - 1)]
-    acts = [make_activation(n, rng) for n in names]
-    scales = np.exp(rng.uniform(sp.activation_log_scale.lo, sp.activation_log_scale.hi, size=layers - 1)).tolist()
-    return Mlp(weights, acts, names, scales, inits)
+_NORMAL_STD = {  # std of a normal-based init on an (a, b) matrix; fan-in is b (PyTorch's dim 1)
+    "kaiming_normal": lambda a, b: np.sqrt(2.0 / b),
+    "xavier_normal": lambda a, b: np.sqrt(2.0 / (a + b)),
+    "truncated_normal": lambda a, b: 1.0,
+    "sparse": lambda a, b: 0.01,
+}
+_UNIFORM_BOUND = {
+    "kaiming_uniform": lambda a, b: np.sqrt(6.0 / b),
+    "xavier_uniform": lambda a, b: np.sqrt(6.0 / (a + b)),
+}
+
+
+def _truncate_and_sparsify(z: np.ndarray, kinds: list[str], rng: np.random.Generator) -> None:
+    """In place on a stack of N(0, 1) matrices: truncated_normal ones redrawn until |z| <= 2,
+    sparse ones with ceil(rows / 2) random entries of each column set to zero."""
+    trunc = np.flatnonzero([k == "truncated_normal" for k in kinds])
+    if len(trunc):
+        zt = z[trunc]
+        bad = np.abs(zt) > 2.0
+        while bad.any():
+            zt[bad] = rng.standard_normal(int(bad.sum()), dtype=np.float32)
+            bad = np.abs(zt) > 2.0
+        z[trunc] = zt
+    sparse = np.flatnonzero([k == "sparse" for k in kinds])
+    if len(sparse):
+        _, a, b = z.shape
+        # Per column, a random permutation of the rows; its first ceil(a/2) rows are zeroed.
+        rows = np.argsort(rng.random((len(sparse), a, b), dtype=np.float32), axis=1)[:, :int(np.ceil(0.5 * a))]
+        zs = z[sparse]
+        np.put_along_axis(zs, rows, 0.0, axis=1)
+        z[sparse] = zs
+
+
+def make_mlp(sp, in_dim: int, out_dim: int, rng: np.random.Generator, output_factor: float = 1.0) -> Mlp:
+    return make_mlps(sp, 1, in_dim, out_dim, rng, [output_factor])[0]
+
+
+def make_mlps(
+    sp, count: int, in_dim: int, out_dim: int, rng: np.random.Generator, output_factors=None,
+) -> list[Mlp]:
+    """``count`` independent random MLPs from ``sp``'s priors, drawn together.
+
+    Each MLP has the law of PLUREL_SPEC.md on its own; drawing them at once replaces thousands
+    of small generator calls by a few large ones. The discrete and scalar choices come from one
+    uniform block; the matrices of each shape from one normal block (normal-based inits), one
+    uniform block (uniform inits) and one block for the Bernoulli(density) masks.
+    ``output_factors[i]`` (an edge weight) multiplies MLP i's output, folded into its last matrix.
+    """
+    if count == 0:
+        return []
+    lo, hi = sp.mlp_layers.lo, sp.mlp_layers.hi
+    inits_all, acts_all = tuple(sp.initializations), tuple(sp.activations)
+    u = rng.random((count, 1 + 4 * hi))  # layers | init per layer | density per layer | act, log scale per hidden
+    layers = lo + np.minimum((u[:, 0] * (hi - lo + 1)).astype(np.int64), hi - lo)
+    init_ids = np.minimum((u[:, 1:1 + hi] * len(inits_all)).astype(np.int64), len(inits_all) - 1)
+    d_lo, d_hi = sp.weight_density.lo, sp.weight_density.hi
+    densities = np.maximum(d_lo + (d_hi - d_lo) * u[:, 1 + hi:1 + 2 * hi], 1e-6)
+    act_ids = np.minimum((u[:, 1 + 2 * hi:3 * hi] * len(acts_all)).astype(np.int64), len(acts_all) - 1)
+    s_lo, s_hi = sp.activation_log_scale.lo, sp.activation_log_scale.hi
+    scales = np.exp(s_lo + (s_hi - s_lo) * u[:, 1 + 3 * hi:4 * hi])
+    fold_scales = np.concatenate([np.ones((count, 1)), scales], axis=1)  # layer l: scale of hidden l-1
+    factors = np.ones(count) if output_factors is None else np.asarray(output_factors, dtype=np.float64)
+
+    # Every matrix (mlp i, layer l) by shape; its fold factor is the scale of hidden layer l-1,
+    # times the output factor on the last layer.
+    emb = sp.emb
+    by_shape: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for i, n_layers in enumerate(layers.tolist()):
+        for layer in range(n_layers):
+            shape = (in_dim if layer == 0 else emb, out_dim if layer == n_layers - 1 else emb)
+            by_shape.setdefault(shape, []).append((i, layer))
+    drawn: dict[tuple[int, int], np.ndarray] = {}
+    folded: dict[tuple[int, int], np.ndarray] = {}
+    for (a, b), members in by_shape.items():
+        idx = np.array(members)
+        names = [inits_all[k] for k in init_ids[idx[:, 0], idx[:, 1]].tolist()]
+        is_uniform = np.array([n in _UNIFORM_BOUND for n in names])
+        # Normal-based and uniform inits are drawn as two separate stacks of matrices.
+        for part in (np.flatnonzero(~is_uniform), np.flatnonzero(is_uniform)):
+            if not len(part):
+                continue
+            kinds = [names[j] for j in part]
+            if is_uniform[part[0]]:
+                bound = np.array([_UNIFORM_BOUND[k](a, b) for k in kinds], dtype=np.float32)[:, None, None]
+                w = rng.random((len(part), a, b), dtype=np.float32)
+                w *= 2 * bound
+                w -= bound
+            else:
+                w = rng.standard_normal((len(part), a, b), dtype=np.float32)
+                _truncate_and_sparsify(w, kinds, rng)
+                w *= np.array([_NORMAL_STD[k](a, b) for k in kinds], dtype=np.float32)[:, None, None]
+            mlp_of, layer_of = idx[part, 0], idx[part, 1]
+            dens = densities[mlp_of, layer_of]
+            keep = rng.random((len(part), a, b), dtype=np.float32)
+            w *= np.where(keep < dens.astype(np.float32)[:, None, None],
+                          (1.0 / dens).astype(np.float32)[:, None, None], np.float32(0.0))
+            fold = fold_scales[mlp_of, layer_of]
+            fold = np.where(layer_of == layers[mlp_of] - 1, fold * factors[mlp_of], fold)
+            wf = w * fold.astype(np.float32)[:, None, None]
+            for j, key in enumerate(zip(mlp_of.tolist(), layer_of.tolist())):
+                drawn[key] = w[j]
+                folded[key] = wf[j]
+
+    out = []
+    for i, n_layers in enumerate(layers.tolist()):
+        act_names = [acts_all[k] for k in act_ids[i, :n_layers - 1].tolist()]
+        acts = [make_activation(n, rng) for n in act_names]
+        mlp = Mlp([drawn[i, layer] for layer in range(n_layers)], acts, act_names,
+                  scales[i, :n_layers - 1].tolist(), [inits_all[k] for k in init_ids[i, :n_layers].tolist()],
+                  float(factors[i]), [folded[i, layer] for layer in range(n_layers)])
+        out.append(mlp)
+    return out
 
 
 def make_embedding(sp, num_categories: int, rng: np.random.Generator) -> np.ndarray:
     """A category embedding table (K x emb): N(0, 1), then one of the initialisations."""
     init = str(pick(rng, sp.initializations))
-    return init_weight(init, num_categories, sp.emb, rng).astype(np.float32)
+    return init_weight(init, num_categories, sp.emb, rng)
 
 
 UNCHECKED = object()
@@ -209,41 +312,112 @@ class CategoricalDecoder:
         return np.argmax(h @ self.table.T, axis=1).astype(np.int64)
 
 
-def make_encoder(sp, kind: str, num_categories: int | None, rng: np.random.Generator):
-    if kind == "categorical":
-        table = make_embedding(sp, num_categories, rng)
-        return CategoricalEncoder(table, make_mlp(sp, sp.emb, sp.emb, rng))
-    return NumericalEncoder(make_mlp(sp, 1, sp.emb, rng))
+def make_encoder(sp, kind: str, num_categories: int | None, rng: np.random.Generator, weight: float = 1.0):
+    """An encoder of a parent's values into ``emb`` dimensions; ``weight`` (the edge weight) scales its output."""
+    return make_encoders(sp, [(kind, num_categories)], rng, [weight])[0]
 
 
 def make_decoder(sp, kind: str, num_categories: int | None, rng: np.random.Generator):
-    if kind == "categorical":
-        table = make_embedding(sp, num_categories, rng)
-        return CategoricalDecoder(table, make_mlp(sp, sp.emb, sp.emb, rng))
-    return NumericalDecoder(make_mlp(sp, sp.emb, 1, rng))
+    return make_decoders(sp, [(kind, num_categories)], rng)[0]
+
+
+def make_encoders(sp, kinds: list[tuple[str, int | None]], rng: np.random.Generator, weights=None) -> list:
+    """One encoder per (kind, num_categories), their MLPs drawn together; ``weights[i]`` scales output i."""
+    weights = [1.0] * len(kinds) if weights is None else list(weights)
+    cat = [i for i, (kind, _) in enumerate(kinds) if kind == "categorical"]
+    num = [i for i, (kind, _) in enumerate(kinds) if kind != "categorical"]
+    out: list = [None] * len(kinds)
+    for i, mlp in zip(num, make_mlps(sp, len(num), 1, sp.emb, rng, [weights[i] for i in num])):
+        out[i] = NumericalEncoder(mlp)
+    for i, mlp in zip(cat, make_mlps(sp, len(cat), sp.emb, sp.emb, rng, [weights[i] for i in cat])):
+        out[i] = CategoricalEncoder(make_embedding(sp, kinds[i][1], rng), mlp)
+    return out
+
+
+def make_decoders(sp, kinds: list[tuple[str, int | None]], rng: np.random.Generator) -> list:
+    """One decoder per (kind, num_categories), their MLPs drawn together."""
+    cat = [i for i, (kind, _) in enumerate(kinds) if kind == "categorical"]
+    num = [i for i, (kind, _) in enumerate(kinds) if kind != "categorical"]
+    out: list = [None] * len(kinds)
+    for i, mlp in zip(num, make_mlps(sp, len(num), sp.emb, 1, rng)):
+        out[i] = NumericalDecoder(mlp)
+    for i, mlp in zip(cat, make_mlps(sp, len(cat), sp.emb, sp.emb, rng)):
+        out[i] = CategoricalDecoder(make_embedding(sp, kinds[i][1], rng), mlp)
+    return out
+
+
+def logsumexp(arrays: list[np.ndarray]) -> np.ndarray:
+    """Elementwise log(sum(exp)) of several arrays, shifted by their maximum (one exp per element).
+
+    ``np.logaddexp`` costs an exp and a log1p per pair and is ~10x slower. Elements where every
+    input is -inf (a null reference's identity) stay -inf.
+    """
+    m = arrays[0].copy()
+    for a in arrays[1:]:
+        np.maximum(m, a, out=m)
+    if len(arrays) == 1:
+        return m
+    shift = m if np.isfinite(m).all() else np.where(np.isfinite(m), m, np.float32(0.0))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        acc = np.subtract(arrays[0], shift)
+        np.exp(acc, out=acc)
+        tmp = np.empty_like(acc)
+        for a in arrays[1:]:
+            np.subtract(a, shift, out=tmp)
+            np.exp(tmp, out=tmp)
+            acc += tmp
+        np.log(acc, out=acc)
+        acc += shift
+    return acc
+
+
+class Aggregator:
+    """The elementwise sum / max / product / logsumexp of arrays added one at a time.
+
+    At most ``GROUP`` inputs wait in memory: logsumexp reduces them a group at a time (the running
+    result joins the next group), the other modes fold each input in as it arrives. An input added
+    with ``owned=True`` may become the accumulator and be changed in place.
+    """
+
+    GROUP = 16
+
+    def __init__(self, mode: str) -> None:
+        if mode not in AGGREGATIONS:
+            raise ValueError(f"unknown aggregation {mode!r}; allowed: {AGGREGATIONS}")
+        self.mode = mode
+        self._acc: np.ndarray | None = None
+        self._pending: list[np.ndarray] = []
+
+    def add(self, x: np.ndarray, owned: bool = False) -> None:
+        if self.mode == "logsumexp":
+            self._pending.append(x)
+            if len(self._pending) >= self.GROUP:
+                self._reduce()
+        elif self._acc is None:
+            self._acc = x if owned else x.copy()
+        elif self.mode == "sum":
+            self._acc += x
+        elif self.mode == "max":
+            np.maximum(self._acc, x, out=self._acc)
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                self._acc *= x
+
+    def _reduce(self) -> None:
+        self._acc = logsumexp(self._pending if self._acc is None else [self._acc, *self._pending])
+        self._pending = []
+
+    def result(self) -> np.ndarray:
+        if self._pending:
+            self._reduce()
+        if self._acc is None:
+            raise ValueError("nothing to aggregate")
+        return self._acc
 
 
 def aggregate(stack: list[np.ndarray], mode: str) -> np.ndarray:
-    """Combine clamped, weighted embeddings elementwise."""
-    if mode == "sum":
-        out = stack[0].copy()
-        for s in stack[1:]:
-            out += s
-        return out
-    if mode == "max":
-        out = stack[0].copy()
-        for s in stack[1:]:
-            np.maximum(out, s, out=out)
-        return out
-    if mode == "product":
-        out = stack[0].copy()
-        with np.errstate(over="ignore", invalid="ignore"):
-            for s in stack[1:]:
-                out *= s
-        return out
-    if mode == "logsumexp":
-        out = stack[0].copy()
-        for s in stack[1:]:
-            np.logaddexp(out, s, out=out)
-        return out
-    raise ValueError(f"unknown aggregation {mode!r}; allowed: {AGGREGATIONS}")
+    """Combine clamped, weighted embeddings elementwise (the inputs are left unchanged)."""
+    agg = Aggregator(mode)
+    for x in stack:
+        agg.add(x)
+    return agg.result()

@@ -19,18 +19,21 @@ import numpy as np
 
 from plurel_core.database import ScmTrace
 from plurel_core.graphs import sample_dag
+from plurel_core.prefetch import Prefetcher
 from plurel_core.random import pick
 from plurel_core.scm.mlp import (
     CLAMP_EMB,
+    Aggregator,
     NumericalEncoder,
     aggregate,
     distinct_values,
     flush_denormals,
-    make_decoder,
-    make_encoder,
+    make_decoders,
+    make_encoders,
 )
 from plurel_core.scm.sources import categorical_source, numerical_source
 
+NOISE_AHEAD_BYTES = 64 << 20  # node noise drawn ahead on the background thread, at most
 _IDENTITY = {"sum": 0.0, "max": -np.inf, "product": 1.0, "logsumexp": -np.inf}
 
 
@@ -70,14 +73,7 @@ def beta_noise(a: float, b: float, shape: tuple[int, int], rng: np.random.Genera
 
 
 def _combine(a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
-    if mode == "sum":
-        return a + b
-    if mode == "max":
-        return np.maximum(a, b)
-    if mode == "product":
-        with np.errstate(over="ignore", invalid="ignore"):
-            return a * b
-    return np.logaddexp(a, b)
+    return aggregate([a, b], mode)
 
 
 def _foreign_aggregates(
@@ -89,10 +85,9 @@ def _foreign_aggregates(
     for fi in foreign:
         if not fi.columns:
             continue
+        kinds = [("numerical" if mode_lazy else kind, k) for _, _, kind, k in fi.columns]
         embs = []
-        for name, values, kind, k in fi.columns:
-            enc_kind = "numerical" if mode_lazy else kind
-            enc = make_encoder(sp, enc_kind, k, rng)
+        for (name, values, _, _), (enc_kind, _), enc in zip(fi.columns, kinds, make_encoders(sp, kinds, rng)):
             embs.append(enc(values if enc_kind == "categorical" else values.astype(np.float32)))
             names.append(f"{fi.table}.{name}")
         count = len(embs)
@@ -121,7 +116,8 @@ def run_scm(
 ) -> tuple[dict[str, np.ndarray], ScmTrace]:
     """Values of every feature column (float64 or int64 labels) and the trace of the SCM.
 
-    ``threads`` nodes of one topological generation are computed at once; the values do not
+    With ``threads`` >= 2 the node noise is drawn ahead on a background thread; with more, the
+    nodes of one topological generation are computed ``threads - 1`` at once. The values do not
     depend on it.
     """
     sp = cfg.scm
@@ -150,76 +146,87 @@ def run_scm(
         prop_kind = "numerical" if lazy else attrs["type"]
         attrs["prop_type"] = prop_kind
         attrs["is_source"] = g.in_degree(node) == 0
-        if not attrs["is_source"]:
-            dec = make_decoder(sp, prop_kind, attrs["num_categories"], rng)
-            attrs["_decoder"] = dec
-            attrs["decoder_activations"] = dec.mlp.activation_names
-        else:
-            attrs["decoder_activations"] = []
-    for u, v in sorted(g.edges):
-        enc = make_encoder(sp, g.nodes[u]["prop_type"], g.nodes[u]["num_categories"], rng)
-        enc.mlp.scale_output(g.edges[u, v]["weight"])  # w_e * enc_e(x), folded into the MLP
-        g.edges[u, v]["_encoder"] = enc
-        g.edges[u, v]["encoder_activations"] = enc.activation_names
-
-    modes = {g.nodes[v]["aggregation"] for v in g.nodes if not g.nodes[v]["is_source"]}
-    foreign_agg, foreign_names = _foreign_aggregates(foreign, modes, n, sp, lazy, rng)
-
-    values: dict[int, np.ndarray] = {}
-    distinct: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
-    components: dict[int, dict[str, np.ndarray]] = {}
+        attrs["decoder_activations"] = []
     # Each node draws its source values and noise from its own stream, so the nodes of one
-    # topological generation can run in parallel threads and the result stays the same.
+    # topological generation can run in parallel threads, and with threads the noise of later
+    # nodes is drawn on a background thread while this one computes; the values stay the same.
     node_seed = int(rng.integers(2**63))
+    order = [node for generation in nx.topological_generations(g) for node in sorted(generation)]
 
-    def compute(node: int) -> np.ndarray:
-        attrs = g.nodes[node]
-        node_rng = np.random.default_rng([node_seed, node])
-        if attrs["is_source"]:
-            law = str(pick(node_rng, sp.source_laws))
-            if attrs["prop_type"] == "categorical":
-                draw = categorical_source(sp, law, n, attrs["num_categories"], activity, node_rng)
-                value = draw.values
-            else:
-                draw = numerical_source(sp, law, n, activity, node_rng)
-                value = draw.values.astype(np.float32)
-            attrs["source"] = draw.params
-            if draw.components:
-                components[node] = {k: v.astype(np.float32) for k, v in draw.components.items()}
-            return value
-        agg_mode = attrs["aggregation"]
-        stack = []
-        for parent in sorted(g.predecessors(node)):
-            e = g.edges[parent, node]
-            enc = e["_encoder"]  # its output is already weighted by the edge weight
-            x = enc(values[parent], distinct[parent]) if isinstance(enc, NumericalEncoder) else enc(values[parent])
-            np.clip(x, -CLAMP_EMB, CLAMP_EMB, out=x)
-            stack.append(x)
-        agg = aggregate(stack, agg_mode)
-        if agg_mode in foreign_agg:
-            agg = _combine(agg, foreign_agg[agg_mode], agg_mode)
-        a, b = attrs["noise"]
-        with np.errstate(over="ignore", invalid="ignore"):
-            agg += beta_noise(a, b, (n, sp.emb), node_rng)
-        if agg_mode == "product":  # products of small inputs are the one source of tiny values here
-            flush_denormals(agg)
-        out = attrs["_decoder"](agg)
-        attrs["source"] = None
-        return out if attrs["prop_type"] == "categorical" else out.astype(np.float32)
+    def draw_noise(node: int) -> np.ndarray:
+        a, b = g.nodes[node]["noise"]
+        return beta_noise(a, b, (n, sp.emb), np.random.default_rng([node_seed, node]))
 
-    workers = max(1, threads)
-    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
-    try:
-        for generation in nx.topological_generations(g):
-            nodes = sorted(generation)
-            outs = pool.map(compute, nodes) if pool is not None and len(nodes) > 1 else map(compute, nodes)
-            for node, out in zip(nodes, outs):
-                values[node] = out
-                # Once per node, not per out-edge: do its values repeat enough to encode each once?
-                distinct[node] = distinct_values(out) if out.dtype.kind == "f" and g.out_degree(node) else None
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    inner = [node for node in order if not g.nodes[node]["is_source"]]
+    ahead = max(1, NOISE_AHEAD_BYTES // max(1, n * sp.emb * 4))
+    with Prefetcher(inner, draw_noise, ahead, background=threads > 1) as noise:
+        # Decoders and encoders are drawn in batches (one per kind): the same laws, far fewer calls.
+        decoders = make_decoders(sp, [(g.nodes[v]["prop_type"], g.nodes[v]["num_categories"]) for v in inner], rng)
+        for node, dec in zip(inner, decoders):
+            g.nodes[node]["_decoder"] = dec
+            g.nodes[node]["decoder_activations"] = dec.mlp.activation_names
+        edges = sorted(g.edges)
+        # w_e * enc_e(x): the edge weight is folded into the encoder's last matrix
+        encoders = make_encoders(sp, [(g.nodes[u]["prop_type"], g.nodes[u]["num_categories"]) for u, _ in edges], rng,
+                                 [g.edges[e]["weight"] for e in edges])
+        for e, enc in zip(edges, encoders):
+            g.edges[e]["_encoder"] = enc
+            g.edges[e]["encoder_activations"] = enc.activation_names
+        modes = {g.nodes[v]["aggregation"] for v in g.nodes if not g.nodes[v]["is_source"]}
+        foreign_agg, foreign_names = _foreign_aggregates(foreign, modes, n, sp, lazy, rng)
+
+        values: dict[int, np.ndarray] = {}
+        distinct: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
+        components: dict[int, dict[str, np.ndarray]] = {}
+
+        def compute(node: int) -> np.ndarray:
+            attrs = g.nodes[node]
+            if attrs["is_source"]:
+                node_rng = np.random.default_rng([node_seed, node])
+                law = str(pick(node_rng, sp.source_laws))
+                if attrs["prop_type"] == "categorical":
+                    draw = categorical_source(sp, law, n, attrs["num_categories"], activity, node_rng)
+                    value = draw.values
+                else:
+                    draw = numerical_source(sp, law, n, activity, node_rng)
+                    value = draw.values.astype(np.float32)
+                attrs["source"] = draw.params
+                if draw.components:
+                    components[node] = {k: v.astype(np.float32) for k, v in draw.components.items()}
+                return value
+            agg_mode = attrs["aggregation"]
+            aggregator = Aggregator(agg_mode)
+            for parent in sorted(g.predecessors(node)):
+                e = g.edges[parent, node]
+                enc = e["_encoder"]  # its output is already weighted by the edge weight
+                x = enc(values[parent], distinct[parent]) if isinstance(enc, NumericalEncoder) else enc(values[parent])
+                if enc.mlp.output_bound() > CLAMP_EMB:  # else the clamp provably changes nothing
+                    np.clip(x, -CLAMP_EMB, CLAMP_EMB, out=x)
+                aggregator.add(x, owned=True)
+            if agg_mode in foreign_agg:
+                aggregator.add(foreign_agg[agg_mode])
+            agg = aggregator.result()
+            with np.errstate(over="ignore", invalid="ignore"):
+                agg += noise.take(node)
+            if agg_mode == "product":  # products of small inputs are the one source of tiny values here
+                flush_denormals(agg)
+            out = attrs["_decoder"](agg)
+            attrs["source"] = None
+            return out if attrs["prop_type"] == "categorical" else out.astype(np.float32)
+
+        # Nodes of one generation in parallel only with more threads than main + noise.
+        pool = ThreadPoolExecutor(max_workers=threads - 1) if threads > 2 else None
+        try:
+            for generation in nx.topological_generations(g):
+                nodes = sorted(generation)
+                outs = pool.map(compute, nodes) if pool is not None and len(nodes) > 1 else map(compute, nodes)
+                for node, out in zip(nodes, outs):
+                    values[node] = out
+                    # Once per node, not per out-edge: do its values repeat enough to encode each once?
+                    distinct[node] = distinct_values(out) if out.dtype.kind == "f" and g.out_degree(node) else None
+        finally:
+            if pool is not None:
+                pool.shutdown()
 
     result: dict[str, np.ndarray] = {}
     for node, col in node_col.items():

@@ -1,0 +1,65 @@
+"""Values computed ahead of use, in a fixed order, on one background thread.
+
+The SCM's node noise depends only on the node's own stream, so it can be drawn while the main
+thread evaluates MLPs: numpy releases the GIL inside both, and two cores work at once. At most
+``ahead`` values wait in memory; the values do not depend on timing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Prefetcher(Generic[K, V]):
+    """``take(key)`` returns ``fn(key)``; with ``background`` the next keys are computed ahead."""
+
+    def __init__(self, keys: Sequence[K], fn: Callable[[K], V], ahead: int, background: bool = True) -> None:
+        self._background = background
+        self._fn = fn
+        if not background:
+            return
+        self._keys = list(keys)
+        self._position = {k: i for i, k in enumerate(self._keys)}
+        self._ahead = max(1, ahead)
+        self._futures: dict[K, Future] = {}
+        self._submitted = 0
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plurel-prefetch")
+        with self._lock:
+            self._submit_until(self._ahead)
+
+    def _submit_until(self, end: int) -> None:
+        while self._submitted < min(end, len(self._keys)):
+            key = self._keys[self._submitted]
+            self._futures[key] = self._pool.submit(self._fn, key)
+            self._submitted += 1
+
+    def take(self, key: K) -> V:
+        """The value of ``key`` (each key once); keeps ``ahead`` later keys in the making."""
+        if not self._background:
+            return self._fn(key)
+        with self._lock:
+            self._submit_until(self._position[key] + 1 + self._ahead)
+            future = self._futures.pop(key)
+        return future.result()
+
+    def close(self) -> None:
+        if not self._background:
+            return
+        with self._lock:
+            for future in self._futures.values():
+                future.cancel()
+            self._futures.clear()
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> Prefetcher[K, V]:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
