@@ -41,12 +41,18 @@ class Prefetcher(Generic[K, V]):
             self._submitted += 1
 
     def take(self, key: K) -> V:
-        """The value of ``key`` (each key once); keeps ``ahead`` later keys in the making."""
+        """The value of ``key`` (each key once); keeps ``ahead`` later keys in the making.
+
+        A key the background thread has not started is computed by the caller, so a consumer that
+        outpaces the producer shares the work instead of waiting.
+        """
         if not self._background:
             return self._fn(key)
         with self._lock:
             self._submit_until(self._position[key] + 1 + self._ahead)
             future = self._futures.pop(key)
+        if future.cancel():  # not started yet: compute it here rather than wait behind others
+            return self._fn(key)
         return future.result()
 
     def close(self) -> None:

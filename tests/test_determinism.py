@@ -83,15 +83,26 @@ def test_different_seeds_in_four_threads_match_serial():
     assert len({json.dumps(v) for v in serial.values()}) == len(seeds)
 
 
-@pytest.mark.parametrize(("preset", "seed"), [("demo", 1), ("hub", 0)])
-def test_thread_count_does_not_change_the_result(preset, seed):
-    cfg = pc.Config.preset(preset)
-    if preset == "hub":  # one generation of many tables, where threads matter; rows kept small
+@pytest.mark.parametrize(("preset", "seed"), [("demo", 1), ("hub", 0), ("dense", 0)])
+def test_thread_count_does_not_change_the_result(preset, seed, monkeypatch):
+    if preset == "dense":  # dense SCMs over 3000+ rows: the noise thread and the encoder helper both work
+        cfg = pc.Config.preset("paper").replace(**{
+            "schema.num_tables": (2, 2), "schema.entity_rows": (3000, 3100), "schema.activity_rows": (3000, 3100),
+            "schema.feature_columns": (8, 10), "scm.scm_layouts": ("ErdosRenyi",)})
+    else:
+        cfg = pc.Config.preset(preset)
+    if preset == "hub":  # one generation of many tables; rows kept small, tables in parallel anyway
         cfg = cfg.replace(**{"schema.entity_rows": (100, 200), "schema.activity_rows": (200, 400)})
+        monkeypatch.setattr(pc.pipeline, "PARALLEL_FROM_CELLS", 0)
     one = pc.generate(cfg, seed, threads=1)
     four = pc.generate(cfg, seed, threads=4)
     default = pc.generate(cfg, seed)
     assert db_digest(one) == db_digest(four) == db_digest(default)
+    if preset == "dense":  # the encoder helper's conditions are met somewhere
+        from plurel_core.scm import model
+        assert any(len(one.tables[name].df) >= model.HELPER_FROM_ROWS
+                   and max(d for _, d in t.graph.in_degree()) >= model.HELPER_FROM_PARENTS
+                   for name, t in one.trace.scm.items())
     assert list(one.tables) == list(four.tables)
 
 

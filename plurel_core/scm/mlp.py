@@ -6,12 +6,13 @@ fan convention for that layout (dimension 1 is the fan-in), as the authors' gene
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from plurel_core.random import pick
-from plurel_core.scm.activations import BOUNDED, BOUNDED_BY, SATURATING, Activation, make_activation
+from plurel_core.scm.activations import Activation, make_activation, output_bound
 
 INITIALIZATIONS = (
     "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "truncated_normal", "sparse",
@@ -66,9 +67,10 @@ class Mlp:
 
     ``weights`` are the drawn matrices. For speed the scale of hidden layer l is folded into the
     matrix of layer l+1 and the clamp becomes ±1e6/scale on act(x @ W): the same map with one
-    pass less per layer. Bounded activations (|act| <= 7 < 1e6/scale) need no clamp at all.
-    ``output_factor`` (an edge weight) multiplies the output, folded into the last matrix;
-    ``folded`` holds the folded matrices (a batched builder passes them in).
+    pass less per layer. A bound on |x| is carried through the layers (|x @ W| <= bound times the
+    largest column sum of |W|, then each activation's growth), and a clamp the bound proves idle
+    is skipped. ``output_factor`` (an edge weight) multiplies the output, folded into the last
+    matrix; ``folded`` holds the folded matrices (a batched builder passes them in).
     """
 
     weights: list[np.ndarray]
@@ -78,29 +80,43 @@ class Mlp:
     inits: list[str]
     output_factor: float = 1.0
     folded: list[np.ndarray] | None = field(default=None, repr=False)  # computed unless given
+    column_sums: list[float] | None = field(default=None, repr=False)  # of the folded |W|, likewise
 
     def __post_init__(self) -> None:
         if self.folded is None:
             self.folded = [self.weights[0]] + [w * np.float32(s) for w, s in zip(self.weights[1:], self.scales)]
             if self.output_factor != 1.0:
                 self.folded[-1] = self.folded[-1] * np.float32(self.output_factor)
-        self._bounds = [None if name in BOUNDED else float(np.float32(CLAMP_HIDDEN / s))
-                        for name, s in zip(self.activation_names, self.scales)]
+        self._clamps = [float(np.float32(CLAMP_HIDDEN / s)) for s in self.scales]
+        if self.column_sums is None:
+            self.column_sums = [column_sum(w) for w in self.folded]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        for w, act, name, bound in zip(self.folded[:-1], self.activations, self.activation_names, self._bounds):
-            x = act(_linear(x, w))
-            if bound is not None:
-                np.clip(x, -bound, bound, out=x)
-            if name in SATURATING:
-                flush_denormals(x)
-        return _linear(x, self.folded[-1])
+        return self.forward(x)[0]
 
-    def output_bound(self) -> float:
-        """An upper bound of |output| over all inputs (inf unless the last hidden layer is bounded)."""
-        if not self.activation_names or self.activation_names[-1] not in BOUNDED:
-            return float("inf")
-        return BOUNDED_BY * float(np.abs(self.folded[-1]).sum(axis=0).max())
+    def forward(self, x: np.ndarray, input_bound: float = math.inf) -> tuple[np.ndarray, float]:
+        """The output for inputs with |x| <= ``input_bound``, and a bound of |output|."""
+        bound = input_bound
+        for w, column_sum, act, name, clamp in zip(
+                self.folded, self.column_sums, self.activations, self.activation_names, self._clamps):
+            x = act(_linear(x, w))
+            bound = output_bound(name, _times(bound, column_sum))
+            if bound > clamp:
+                np.clip(x, -clamp, clamp, out=x)
+                bound = clamp
+        return _linear(x, self.folded[-1]), _times(bound, self.column_sums[-1])
+
+
+_MARGIN = 1.0 + 1e-4  # float32 rounding in the GEMMs
+
+
+def column_sum(w: np.ndarray) -> float:
+    """The largest column sum of |W| (with a rounding margin): |x @ W| <= it times max |x|."""
+    return float(np.abs(w).sum(axis=0).max()) * _MARGIN
+
+
+def _times(bound: float, column_sum: float) -> float:
+    return bound * column_sum if column_sum else 0.0  # an all-zero matrix outputs exact zeros
 
 
 def _linear(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -195,6 +211,7 @@ def make_mlps(
             by_shape.setdefault(shape, []).append((i, layer))
     drawn: dict[tuple[int, int], np.ndarray] = {}
     folded: dict[tuple[int, int], np.ndarray] = {}
+    sums_of: dict[tuple[int, int], float] = {}
     for (a, b), members in by_shape.items():
         idx = np.array(members)
         names = [inits_all[k] for k in init_ids[idx[:, 0], idx[:, 1]].tolist()]
@@ -221,9 +238,11 @@ def make_mlps(
             fold = fold_scales[mlp_of, layer_of]
             fold = np.where(layer_of == layers[mlp_of] - 1, fold * factors[mlp_of], fold)
             wf = w * fold.astype(np.float32)[:, None, None]
+            sums = (np.abs(wf).sum(axis=1).max(axis=1) * _MARGIN).tolist()
             for j, key in enumerate(zip(mlp_of.tolist(), layer_of.tolist())):
                 drawn[key] = w[j]
                 folded[key] = wf[j]
+                sums_of[key] = sums[j]
 
     out = []
     for i, n_layers in enumerate(layers.tolist()):
@@ -231,7 +250,8 @@ def make_mlps(
         acts = [make_activation(n, rng) for n in act_names]
         mlp = Mlp([drawn[i, layer] for layer in range(n_layers)], acts, act_names,
                   scales[i, :n_layers - 1].tolist(), [inits_all[k] for k in init_ids[i, :n_layers].tolist()],
-                  float(factors[i]), [folded[i, layer] for layer in range(n_layers)])
+                  float(factors[i]), [folded[i, layer] for layer in range(n_layers)],
+                  [sums_of[i, layer] for layer in range(n_layers)])
         out.append(mlp)
     return out
 
@@ -264,12 +284,15 @@ class NumericalEncoder:
 
         Callers that encode one array many times pass ``distinct_values(values)`` (None: no repeats).
         """
+        return self.encode(values, distinct)[0]
+
+    def encode(self, values: np.ndarray, distinct=UNCHECKED) -> tuple[np.ndarray, float]:
+        """The embeddings and a bound of their magnitude."""
         if distinct is UNCHECKED:
             distinct = distinct_values(values)
-        if distinct is not None:
-            uniq, inverse = distinct
-            return self.mlp(uniq[:, None])[inverse]
-        return self.mlp(values.astype(np.float32, copy=False)[:, None])
+        x = distinct[0] if distinct is not None else values.astype(np.float32, copy=False)
+        out, bound = self.mlp.forward(x[:, None], float(np.abs(x).max()) if len(x) else 0.0)
+        return (out[distinct[1]] if distinct is not None else out), bound
 
     @property
     def activation_names(self) -> list[str]:
@@ -284,7 +307,12 @@ class CategoricalEncoder:
     mlp: Mlp
 
     def __call__(self, labels: np.ndarray) -> np.ndarray:
-        return self.mlp(self.table)[labels]
+        return self.encode(labels)[0]
+
+    def encode(self, labels: np.ndarray, distinct=None) -> tuple[np.ndarray, float]:
+        """The embeddings and a bound of their magnitude (labels are their own distinct values)."""
+        out, bound = self.mlp.forward(self.table, float(np.abs(self.table).max()))
+        return out[labels], bound
 
     @property
     def activation_names(self) -> list[str]:
