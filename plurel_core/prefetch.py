@@ -43,8 +43,9 @@ class Prefetcher(Generic[K, V]):
     def take(self, key: K) -> V:
         """The value of ``key`` (each key once); keeps ``ahead`` later keys in the making.
 
-        A key the background thread has not started is computed by the caller, so a consumer that
-        outpaces the producer shares the work instead of waiting.
+        A consumer that outpaces the producer shares the work instead of waiting: it computes its
+        key if the background thread has not started it, and while that thread works on its key,
+        it computes the next keys not started yet.
         """
         if not self._background:
             return self._fn(key)
@@ -53,7 +54,25 @@ class Prefetcher(Generic[K, V]):
             future = self._futures.pop(key)
         if future.cancel():  # not started yet: compute it here rather than wait behind others
             return self._fn(key)
+        while not future.done() and self._steal_next():
+            pass
         return future.result()
+
+    def _steal_next(self) -> bool:
+        """Compute the next key the background thread has not started, here; False if none."""
+        with self._lock:
+            pending = next(((k, f) for k, f in self._futures.items() if not f.running() and not f.done()), None)
+            if pending is None or not pending[1].cancel():
+                return False
+            key = pending[0]
+        done: Future = Future()
+        try:
+            done.set_result(self._fn(key))
+        except BaseException as exc:  # raised again where the key is taken
+            done.set_exception(exc)
+        with self._lock:
+            self._futures[key] = done
+        return True
 
     def close(self) -> None:
         if not self._background:

@@ -7,6 +7,7 @@ fan convention for that layout (dimension 1 is the fan-in), as the authors' gene
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,6 +94,13 @@ class Mlp:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)[0]
+
+    def bound_for(self, input_bound: float) -> float:
+        """The output bound ``forward`` reports for inputs with |x| <= ``input_bound``."""
+        bound = input_bound
+        for column_sum, name, clamp in zip(self.column_sums, self.activation_names, self._clamps):
+            bound = min(output_bound(name, _times(bound, column_sum)), clamp)
+        return _times(bound, self.column_sums[-1])
 
     def forward(self, x: np.ndarray, input_bound: float = math.inf) -> tuple[np.ndarray, float]:
         """The output for inputs with |x| <= ``input_bound``, and a bound of |output|."""
@@ -276,6 +284,21 @@ def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 @dataclass
+class Prepared:
+    """An encoder bound to one parent's values: ``rows(slice)`` gives those rows' embeddings
+    (a fresh array), and ``bound`` bounds their magnitude."""
+
+    _rows: Callable[[slice], np.ndarray]
+    bound: float
+
+    def rows(self, rows: slice) -> tuple[np.ndarray, float]:
+        return self._rows(rows), self.bound
+
+
+ENCODE_ONCE_MAX = 8192  # distinct values encoded once per edge at most (8192 x 32 float32: 1 MB held)
+
+
+@dataclass
 class NumericalEncoder:
     mlp: Mlp
 
@@ -288,11 +311,19 @@ class NumericalEncoder:
 
     def encode(self, values: np.ndarray, distinct=UNCHECKED) -> tuple[np.ndarray, float]:
         """The embeddings and a bound of their magnitude."""
+        return self.prepare(values, distinct).rows(slice(None))
+
+    def prepare(self, values: np.ndarray, distinct=UNCHECKED) -> Prepared:
+        """Ready to encode any rows of ``values``: few distinct values are encoded once, now."""
         if distinct is UNCHECKED:
             distinct = distinct_values(values)
-        x = distinct[0] if distinct is not None else values.astype(np.float32, copy=False)
-        out, bound = self.mlp.forward(x[:, None], float(np.abs(x).max()) if len(x) else 0.0)
-        return (out[distinct[1]] if distinct is not None else out), bound
+        if distinct is not None and len(distinct[0]) <= ENCODE_ONCE_MAX:
+            uniq, inverse = distinct
+            out, bound = self.mlp.forward(uniq[:, None], float(np.abs(uniq).max()) if len(uniq) else 0.0)
+            return Prepared(lambda rows: out[inverse[rows]], bound)
+        x = values.astype(np.float32, copy=False)
+        bound = float(np.abs(x).max()) if len(x) else 0.0
+        return Prepared(lambda rows: self.mlp.forward(x[rows, None], bound)[0], self.mlp.bound_for(bound))
 
     @property
     def activation_names(self) -> list[str]:
@@ -310,9 +341,13 @@ class CategoricalEncoder:
         return self.encode(labels)[0]
 
     def encode(self, labels: np.ndarray, distinct=None) -> tuple[np.ndarray, float]:
-        """The embeddings and a bound of their magnitude (labels are their own distinct values)."""
+        """The embeddings and a bound of their magnitude."""
+        return self.prepare(labels).rows(slice(None))
+
+    def prepare(self, labels: np.ndarray, distinct=None) -> Prepared:
+        """The K table rows are encoded once, now; rows are gathered from them."""
         out, bound = self.mlp.forward(self.table, float(np.abs(self.table).max()))
-        return out[labels], bound
+        return Prepared(lambda rows: out[labels[rows]], bound)
 
     @property
     def activation_names(self) -> list[str]:

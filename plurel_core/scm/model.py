@@ -38,6 +38,8 @@ NOISE_AHEAD_BYTES = 64 << 20  # node noise drawn ahead on the background thread,
 # short tables the hand-off costs more than it saves. Measured on 2 cores (paper, seeds 0-9):
 # median 1.36 s -> 1.35 s, mean 1.78 s -> 1.68 s, the largest 4.9 s -> 4.0 s.
 HELPER_FROM_PARENTS = 8
+# Rows per chunk of SCM propagation: 8192 x emb 32 float32 is 1 MB, inside a core's L2.
+CHUNK_ROWS = 8192
 HELPER_FROM_ROWS = 3000
 _IDENTITY = {"sum": 0.0, "max": -np.inf, "product": 1.0, "logsumexp": -np.inf}
 
@@ -157,13 +159,20 @@ def run_scm(
     node_seed = int(rng.integers(2**63))
     order = [node for generation in nx.topological_generations(g) for node in sorted(generation)]
 
-    def draw_noise(node: int) -> np.ndarray:
+    # Rows are processed in chunks so that a node's intermediate embeddings stay in cache; each
+    # (node, chunk) draws its noise from its own stream.
+    chunks = [slice(lo, min(lo + CHUNK_ROWS, n)) for lo in range(0, n, CHUNK_ROWS)] or [slice(0, 0)]
+
+    def draw_noise(key: tuple[int, int]) -> np.ndarray:
+        node, c = key
         a, b = g.nodes[node]["noise"]
-        return beta_noise(a, b, (n, sp.emb), np.random.default_rng([node_seed, node]))
+        rows = chunks[c].stop - chunks[c].start
+        return beta_noise(a, b, (rows, sp.emb), np.random.default_rng([node_seed, node, c]))
 
     inner = [node for node in order if not g.nodes[node]["is_source"]]
-    ahead = max(1, NOISE_AHEAD_BYTES // max(1, n * sp.emb * 4))
-    with Prefetcher(inner, draw_noise, ahead, background=threads > 1) as noise:
+    ahead = max(1, NOISE_AHEAD_BYTES // max(1, min(n, CHUNK_ROWS) * sp.emb * 4))
+    noise_keys = [(node, c) for node in inner for c in range(len(chunks))]
+    with Prefetcher(noise_keys, draw_noise, ahead, background=threads > 1) as noise:
         # Decoders and encoders are drawn in batches (one per kind): the same laws, far fewer calls.
         decoders = make_decoders(sp, [(g.nodes[v]["prop_type"], g.nodes[v]["num_categories"]) for v in inner], rng)
         for node, dec in zip(inner, decoders):
@@ -200,40 +209,45 @@ def run_scm(
                 return value
             agg_mode = attrs["aggregation"]
             parents = sorted(g.predecessors(node))
+            inputs = {p: g.edges[p, node]["_encoder"].prepare(values[p], distinct[p]) for p in parents}
+            out = None
 
-            def encode(half: list[int]) -> np.ndarray | None:
+            def encode(half: list[int], rows: slice) -> np.ndarray | None:
                 aggregator = Aggregator(agg_mode)
                 for parent in half:
-                    enc = g.edges[parent, node]["_encoder"]  # its output is already weighted by the edge weight
-                    x, bound = enc.encode(values[parent], distinct[parent])
+                    x, bound = inputs[parent].rows(rows)  # already weighted by the edge weight
                     if bound > CLAMP_EMB:  # else the clamp provably changes nothing
                         np.clip(x, -CLAMP_EMB, CLAMP_EMB, out=x)
                     aggregator.add(x, owned=True)
                 return aggregator.result() if half else None
 
-            # The parents are always aggregated as two halves (even and odd positions), then the
-            # halves together: with a helper thread the second half runs beside the first, and
-            # the float rounding is the same either way.
-            halves = (parents[0::2], parents[1::2])
-            if helper is not None and len(parents) >= HELPER_FROM_PARENTS and n >= HELPER_FROM_ROWS:
-                second = helper.submit(encode, halves[1])
-                parts = [encode(halves[0]), second.result()]
-            else:
-                parts = [encode(halves[0]), encode(halves[1])]
-            aggregator = Aggregator(agg_mode)
-            for part in parts:
-                if part is not None:
-                    aggregator.add(part, owned=True)
-            if agg_mode in foreign_agg:
-                aggregator.add(foreign_agg[agg_mode])
-            agg = aggregator.result()
-            with np.errstate(over="ignore", invalid="ignore"):
-                agg += noise.take(node)
-            if agg_mode == "product":  # products of small inputs are the one source of tiny values here
-                flush_denormals(agg)
-            out = attrs["_decoder"](agg)
+            for c, rows in enumerate(chunks):
+                # The parents are always aggregated as two halves (even and odd positions), then
+                # the halves together: with a helper thread the second half runs beside the
+                # first, and the float rounding is the same either way.
+                halves = (parents[0::2], parents[1::2])
+                if helper is not None and len(parents) >= HELPER_FROM_PARENTS and n >= HELPER_FROM_ROWS:
+                    second = helper.submit(encode, halves[1], rows)
+                    parts = [encode(halves[0], rows), second.result()]
+                else:
+                    parts = [encode(halves[0], rows), encode(halves[1], rows)]
+                aggregator = Aggregator(agg_mode)
+                for part in parts:
+                    if part is not None:
+                        aggregator.add(part, owned=True)
+                if agg_mode in foreign_agg:
+                    aggregator.add(foreign_agg[agg_mode][rows])
+                agg = aggregator.result()
+                with np.errstate(over="ignore", invalid="ignore"):
+                    agg += noise.take((node, c))
+                if agg_mode == "product":  # products of small inputs are the one source of tiny values here
+                    flush_denormals(agg)
+                part = attrs["_decoder"](agg)
+                if out is None:
+                    out = np.empty(n, dtype=np.int64 if attrs["prop_type"] == "categorical" else np.float32)
+                out[rows] = part
             attrs["source"] = None
-            return out if attrs["prop_type"] == "categorical" else out.astype(np.float32)
+            return out
 
         # Topological generations of these dense DAGs are mostly single nodes: the parallelism
         # is within a node (its parents' encoders), not across nodes.
