@@ -31,9 +31,10 @@ from plurel_core.postprocess import (
     missing_count,
     set_missing,
 )
+from plurel_core.prefetch import Prefetcher
 from plurel_core.random import pick
 from plurel_core.schema import Schema, TableSpec, sample_schema
-from plurel_core.scm.model import ForeignInput, ScmColumn, run_scm
+from plurel_core.scm.model import ForeignInput, ScmColumn, build_scm, propagate_scm
 
 _blas_lock = threading.Lock()
 _blas_users = 0
@@ -63,6 +64,7 @@ def single_threaded_blas():
 
 
 PARALLEL_FROM_CELLS = 1_000_000
+BUILD_AHEAD = 2  # tables whose SCMs are built ahead of the one propagating
 
 
 class SizeError(ValueError):
@@ -287,17 +289,27 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
     scm_traces = {}
     labels_of: dict[str, dict[str, tuple]] = {}
 
+    scm_columns = {name: _scm_columns(t, cfg, seed) for name, t in schema_.tables.items()}
+
+    def foreign_parents(t: TableSpec) -> list[str]:
+        return [fk.parent for fk in t.fkeys if not (fk.deferred or fk.parent == t.name)]
+
+    def build(name: str):
+        t = schema_.tables[name]
+        kinds = [[(c.kind, c.k) for c in scm_columns[parent][0]] for parent in foreign_parents(t)]
+        return build_scm(name, scm_columns[name][0], rows[name], t.kind == "activity", kinds, cfg,
+                         streams.stream(seed, streams.SCM, t.node_id))
+
     def one_table(name: str):
         t = schema_.tables[name]
-        cols, labels = _scm_columns(t, cfg, seed)
+        cols, labels = scm_columns[name]
         foreign = []
         for fk in t.fkeys:
             if fk.deferred or fk.parent == name:
                 continue
             pcols = [(c, raw[fk.parent][c], *raw_kinds[fk.parent][c]) for c in raw[fk.parent]]
             foreign.append(ForeignInput(fk.parent, links[f"{name}.{fk.column}"].parent_index, pcols))
-        values, trace = run_scm(name, cols, rows[name], t.kind == "activity", foreign, cfg,
-                                streams.stream(seed, streams.SCM, t.node_id), threads=node_threads)
+        values, trace = propagate_scm(builds.take(name), foreign, cfg, threads=node_threads)
         return name, cols, labels, values, trace
 
     # Measured on 2 cores: a background thread that draws the SCM nodes' Beta noise while the
@@ -308,10 +320,14 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
         threads = min(os.cpu_count() or 1, 4)
     workers = threads if cells >= PARALLEL_FROM_CELLS else 1
     node_threads = threads if cells >= PARALLEL_FROM_CELLS else min(threads, 2)  # 2: main + noise
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for generation in schema_.generation_order():
-            # Largest tables first so the pool stays busy; results are keyed, never order-dependent.
-            ordered = sorted(generation, key=lambda n: -rows[n] * max(1, len(schema_.tables[n].features)))
+    # Largest tables first within a generation so the pool stays busy; results are keyed, never
+    # order-dependent. SCMs are built (graphs and MLPs: the stream's draws) a table ahead on a
+    # background thread while the current table propagates.
+    table_order = [sorted(generation, key=lambda n: -rows[n] * max(1, len(schema_.tables[n].features)))
+                   for generation in schema_.generation_order()]
+    with Prefetcher([n for generation in table_order for n in generation], build, ahead=BUILD_AHEAD,
+                    background=threads > 1) as builds, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for ordered in table_order:
             results = list(pool.map(one_table, ordered)) if workers > 1 else [one_table(n) for n in ordered]
             for name, cols, labels, values, trace in results:
                 raw[name] = values

@@ -214,7 +214,8 @@ def test_max_cells_raises_before_any_work(monkeypatch):
     cfg = pc.Config()
     estimate = pc.estimate_cells(cfg, 1)
     monkeypatch.setattr(pipeline, "_stage2", _no_work)
-    monkeypatch.setattr(pipeline, "run_scm", _no_work)
+    monkeypatch.setattr(pipeline, "build_scm", _no_work)
+    monkeypatch.setattr(pipeline, "propagate_scm", _no_work)
     t0 = time.perf_counter()
     with pytest.raises(pc.SizeError) as err:
         pc.generate(cfg, 1, max_cells=1000)
@@ -245,7 +246,8 @@ def test_max_bytes_raises_before_any_work(monkeypatch):
     need = pc.estimate_bytes(cfg, 3)
     cells = pc.estimate_cells(cfg, 3)
     monkeypatch.setattr(pipeline, "_stage2", _no_work)
-    monkeypatch.setattr(pipeline, "run_scm", _no_work)
+    monkeypatch.setattr(pipeline, "build_scm", _no_work)
+    monkeypatch.setattr(pipeline, "propagate_scm", _no_work)
     t0 = time.perf_counter()
     with pytest.raises(pc.SizeError) as err:
         pc.generate(cfg, 3, max_bytes=10_000_000)

@@ -229,20 +229,20 @@ def make_mlps(
             if not len(part):
                 continue
             kinds = [names[j] for j in part]
+            mlp_of, layer_of = idx[part, 0], idx[part, 1]
+            dens = densities[mlp_of, layer_of]
+            # Each init's scale and the mask's 1/density rescale in one multiply.
             if is_uniform[part[0]]:
-                bound = np.array([_UNIFORM_BOUND[k](a, b) for k in kinds], dtype=np.float32)[:, None, None]
+                bound = (np.array([_UNIFORM_BOUND[k](a, b) for k in kinds]) / dens).astype(np.float32)[:, None, None]
                 w = rng.random((len(part), a, b), dtype=np.float32)
                 w *= 2 * bound
                 w -= bound
             else:
                 w = rng.standard_normal((len(part), a, b), dtype=np.float32)
                 _truncate_and_sparsify(w, kinds, rng)
-                w *= np.array([_NORMAL_STD[k](a, b) for k in kinds], dtype=np.float32)[:, None, None]
-            mlp_of, layer_of = idx[part, 0], idx[part, 1]
-            dens = densities[mlp_of, layer_of]
+                w *= (np.array([_NORMAL_STD[k](a, b) for k in kinds]) / dens).astype(np.float32)[:, None, None]
             keep = rng.random((len(part), a, b), dtype=np.float32)
-            w *= np.where(keep < dens.astype(np.float32)[:, None, None],
-                          (1.0 / dens).astype(np.float32)[:, None, None], np.float32(0.0))
+            w *= keep < dens.astype(np.float32)[:, None, None]
             fold = fold_scales[mlp_of, layer_of]
             fold = np.where(layer_of == layers[mlp_of] - 1, fold * factors[mlp_of], fold)
             wf = w * fold.astype(np.float32)[:, None, None]

@@ -84,18 +84,18 @@ def _combine(a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
 
 
 def _foreign_aggregates(
-    foreign: list[ForeignInput], modes: set[str], n: int, sp, mode_lazy: bool, rng: np.random.Generator
+    foreign: list[ForeignInput], encoders: list[list], modes: set[str], mode_lazy: bool
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Aggregate per mode of all parent-table columns, per child row (n x emb)."""
     out: dict[str, np.ndarray] = {}
     names: list[str] = []
-    for fi in foreign:
+    for fi, fi_encoders in zip(foreign, encoders):
         if not fi.columns:
             continue
-        kinds = [("numerical" if mode_lazy else kind, k) for _, _, kind, k in fi.columns]
         embs = []
-        for (name, values, _, _), (enc_kind, _), enc in zip(fi.columns, kinds, make_encoders(sp, kinds, rng)):
-            embs.append(enc(values if enc_kind == "categorical" else values.astype(np.float32)))
+        for (name, values, kind, _), enc in zip(fi.columns, fi_encoders):
+            categorical = kind == "categorical" and not mode_lazy
+            embs.append(enc(values if categorical else values.astype(np.float32)))
             names.append(f"{fi.table}.{name}")
         count = len(embs)
         valid = fi.parent_index >= 0
@@ -109,6 +109,29 @@ def _foreign_aggregates(
                 gathered[~valid] = _IDENTITY[mode]
             out[mode] = gathered if mode not in out else _combine(out[mode], gathered, mode)
     return out, names
+
+
+@dataclass
+class BuiltScm:
+    """Everything an SCM draws before it sees any value: its graph, node roles and all MLPs.
+
+    Building needs only the table's stream and the kinds of its parent tables' columns, so the
+    pipeline builds the next tables on a background thread while this one propagates.
+    """
+
+    table: str
+    columns: list[ScmColumn]
+    n: int
+    activity: bool
+    graph: nx.DiGraph
+    dag_params: dict
+    layout: str
+    mode: str
+    column_node_share: float
+    node_col: dict[int, ScmColumn]
+    node_seed: int
+    foreign_encoders: list[list]
+    rng: np.random.Generator  # continues after building (lazy quantization)
 
 
 def run_scm(
@@ -126,6 +149,20 @@ def run_scm(
     With ``threads`` >= 2 the node noise is drawn ahead on a background thread, and a helper
     thread encodes half of each node's parents. The values do not depend on it.
     """
+    kinds = [[(kind, k) for _, _, kind, k in fi.columns] for fi in foreign]
+    return propagate_scm(build_scm(table, columns, n, activity, kinds, cfg, rng), foreign, cfg, threads)
+
+
+def build_scm(
+    table: str,
+    columns: list[ScmColumn],
+    n: int,
+    activity: bool,
+    foreign_kinds: list[list[tuple[str, int | None]]],
+    cfg,
+    rng: np.random.Generator,
+) -> BuiltScm:
+    """Draw the SCM of a table; ``foreign_kinds`` lists (kind, k) of each parent table's columns."""
     sp = cfg.scm
     mode = str(pick(rng, sp.propagation_modes))
     lazy = mode == "type_lazy"
@@ -153,10 +190,40 @@ def run_scm(
         attrs["prop_type"] = prop_kind
         attrs["is_source"] = g.in_degree(node) == 0
         attrs["decoder_activations"] = []
+    # Each node draws its source values and noise from its own streams (see propagate_scm).
+    node_seed = int(rng.integers(2**63))
+    inner = [node for node in range(num_nodes) if not g.nodes[node]["is_source"]]
+    # Decoders and encoders are drawn in batches (one per kind): the same laws, far fewer calls.
+    decoders = make_decoders(sp, [(g.nodes[v]["prop_type"], g.nodes[v]["num_categories"]) for v in inner], rng)
+    for node, dec in zip(inner, decoders):
+        g.nodes[node]["_decoder"] = dec
+        g.nodes[node]["decoder_activations"] = dec.mlp.activation_names
+    edges = sorted(g.edges)
+    # w_e * enc_e(x): the edge weight is folded into the encoder's last matrix
+    encoders = make_encoders(sp, [(g.nodes[u]["prop_type"], g.nodes[u]["num_categories"]) for u, _ in edges], rng,
+                             [g.edges[e]["weight"] for e in edges])
+    for e, enc in zip(edges, encoders):
+        g.edges[e]["_encoder"] = enc
+        g.edges[e]["encoder_activations"] = enc.activation_names
+    enc_kinds = [[("numerical" if lazy else kind, k) for kind, k in fk] for fk in foreign_kinds]
+    foreign_encoders = [make_encoders(sp, fk, rng) if fk else [] for fk in enc_kinds]
+    return BuiltScm(table, columns, n, activity, g, dag.params, layout, mode, q, node_col, node_seed,
+                    foreign_encoders, rng)
+
+
+def propagate_scm(
+    built: BuiltScm, foreign: list[ForeignInput], cfg, threads: int = 1,
+) -> tuple[dict[str, np.ndarray], ScmTrace]:
+    """Propagate a built SCM over all rows: the values of its columns, and its trace.
+
+    ``foreign`` holds the parent tables' values, in the order of ``build_scm``'s kinds.
+    """
+    sp = cfg.scm
+    g, n, activity, node_seed = built.graph, built.n, built.activity, built.node_seed
+    lazy = built.mode == "type_lazy"
     # Each node draws its source values and noise from its own stream, so the nodes of one
     # topological generation can run in parallel threads, and with threads the noise of later
     # nodes is drawn on a background thread while this one computes; the values stay the same.
-    node_seed = int(rng.integers(2**63))
     order = [node for generation in nx.topological_generations(g) for node in sorted(generation)]
 
     # Rows are processed in chunks so that a node's intermediate embeddings stay in cache; each
@@ -173,20 +240,8 @@ def run_scm(
     ahead = max(1, NOISE_AHEAD_BYTES // max(1, min(n, CHUNK_ROWS) * sp.emb * 4))
     noise_keys = [(node, c) for node in inner for c in range(len(chunks))]
     with Prefetcher(noise_keys, draw_noise, ahead, background=threads > 1) as noise:
-        # Decoders and encoders are drawn in batches (one per kind): the same laws, far fewer calls.
-        decoders = make_decoders(sp, [(g.nodes[v]["prop_type"], g.nodes[v]["num_categories"]) for v in inner], rng)
-        for node, dec in zip(inner, decoders):
-            g.nodes[node]["_decoder"] = dec
-            g.nodes[node]["decoder_activations"] = dec.mlp.activation_names
-        edges = sorted(g.edges)
-        # w_e * enc_e(x): the edge weight is folded into the encoder's last matrix
-        encoders = make_encoders(sp, [(g.nodes[u]["prop_type"], g.nodes[u]["num_categories"]) for u, _ in edges], rng,
-                                 [g.edges[e]["weight"] for e in edges])
-        for e, enc in zip(edges, encoders):
-            g.edges[e]["_encoder"] = enc
-            g.edges[e]["encoder_activations"] = enc.activation_names
         modes = {g.nodes[v]["aggregation"] for v in g.nodes if not g.nodes[v]["is_source"]}
-        foreign_agg, foreign_names = _foreign_aggregates(foreign, modes, n, sp, lazy, rng)
+        foreign_agg, foreign_names = _foreign_aggregates(foreign, built.foreign_encoders, modes, lazy)
 
         values: dict[int, np.ndarray] = {}
         distinct: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
@@ -263,10 +318,10 @@ def run_scm(
                 helper.shutdown()
 
     result: dict[str, np.ndarray] = {}
-    for node, col in node_col.items():
+    for node, col in built.node_col.items():
         v = values[node]
         if col.kind == "categorical" and lazy:
-            v = _quantize(v, col.k, sp, rng)
+            v = _quantize(v, col.k, sp, built.rng)
             g.nodes[node]["quantized"] = True
         result[col.name] = v.astype(np.int64) if col.kind == "categorical" else v.astype(np.float64)
 
@@ -275,10 +330,10 @@ def run_scm(
     for u, v in g.edges:
         g.edges[u, v].pop("_encoder", None)
     trace = ScmTrace(
-        table=table, graph=g, layout=layout, layout_params=dag.params, mode=mode, column_node_share=q,
-        foreign_inputs=foreign_names, source_components=components,
+        table=built.table, graph=g, layout=built.layout, layout_params=built.dag_params, mode=built.mode,
+        column_node_share=built.column_node_share, foreign_inputs=foreign_names, source_components=components,
     )
-    return {c.name: result[c.name] for c in columns}, trace
+    return {c.name: result[c.name] for c in built.columns}, trace
 
 
 def _quantize(values: np.ndarray, k: int, sp, rng: np.random.Generator) -> np.ndarray:
