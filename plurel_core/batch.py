@@ -727,7 +727,7 @@ def run_batch(
     process, one seed after another: for debugging). layout: "zip" (one ZIP per database),
     "folder" (the exporter's folder), "parquet" (a folder of Parquet files only). ``formats`` is
     passed to the exporter. ``ddl`` (SQL text) and ``dialect`` fix the schema of every database.
-    ``threads``: tables generated at once inside each worker (the output does not depend on it);
+    ``threads``: threads of each worker's generate() (the output does not depend on it);
     1 by default, as the workers already use the cores. ``max_bytes`` defaults, on the local
     backends, to 80% of this machine's memory shared among the workers, so that K concurrent
     databases fit together; a bigger one fails with ``SizeError`` and its estimate.

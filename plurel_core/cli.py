@@ -457,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler, e.g. tcp://host:8786 (default: start a LocalCluster)")
     r.add_argument("--threads", type=int, default=1, metavar="T",
-                   help="tables generated at once inside each worker (output does not depend on it)")
+                   help="threads per worker for one database (output does not depend on it)")
     r.add_argument("--resume", action="store_true",
                    help="skip seeds whose index entry is ok and whose output is present")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")

@@ -64,6 +64,7 @@ def single_threaded_blas():
 
 
 PARALLEL_FROM_CELLS = 1_000_000
+BACKGROUND_FROM_CELLS = 50_000
 BUILD_AHEAD = 2  # tables whose SCMs are built ahead of the one propagating
 
 
@@ -246,9 +247,10 @@ def generate(
 ) -> Database:
     """A database drawn from the config's priors; the same config and seed give the same bytes.
 
-    ``threads`` bounds the threads used (default: the CPU count, at most 4): one draws node noise
-    ahead, and from a million cells on the tables and SCM nodes of one topological generation run
-    in parallel. The result does not depend on it. ``max_bytes`` defaults to 80% of this machine's
+    ``threads`` bounds the threads used (default: the CPU count, at most 4, from 50k cells on;
+    else 1): background threads build SCMs and draw node noise ahead, a helper encodes half of
+    each busy node's parents, and from a million cells on the tables of one generation run in
+    parallel. The result does not depend on it. ``max_bytes`` defaults to 80% of this machine's
     memory: a database that would not fit is refused before any work, with the estimate.
     """
     if max_bytes is None:
@@ -312,14 +314,16 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
         values, trace = propagate_scm(builds.take(name), foreign, cfg, threads=node_threads)
         return name, cols, labels, values, trace
 
-    # Measured on 2 cores: a background thread that draws the SCM nodes' Beta noise while the
-    # main thread evaluates MLPs pays at every size (paper median 1.82 s -> 1.42 s). Tables and
-    # SCM nodes in parallel threads cost time below a million cells (the Python-level work holds
-    # the GIL: paper 1.42 s -> 1.54 s) and pay above it, where the arrays are long.
+    # Measured on 2 cores (paper seeds 0-9, median): background threads that build the next
+    # tables' SCMs and draw the nodes' Beta noise while the main thread evaluates MLPs, plus a
+    # helper for nodes with many parents: 1.81 s -> 1.24 s. On databases under 50k cells (demo)
+    # the threads cost more than they save (0.061 s -> 0.081 s), so those run on one thread.
+    # Tables of one generation in parallel cost time below a million cells (the Python-level work
+    # holds the GIL) and pay above it, where the arrays are long.
     if threads is None:
-        threads = min(os.cpu_count() or 1, 4)
+        threads = min(os.cpu_count() or 1, 4) if cells >= BACKGROUND_FROM_CELLS else 1
     workers = threads if cells >= PARALLEL_FROM_CELLS else 1
-    node_threads = threads if cells >= PARALLEL_FROM_CELLS else min(threads, 2)  # 2: main + noise
+    node_threads = threads
     # Largest tables first within a generation so the pool stays busy; results are keyed, never
     # order-dependent. SCMs are built (graphs and MLPs: the stream's draws) a table ahead on a
     # background thread while the current table propagates.
