@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import networkx as nx
 import numpy as np
 import pytest
 from scipy import special, stats
@@ -459,9 +460,12 @@ def test_run_scm_modes(mode):
                     assert node.get("quantized") is True
             else:
                 assert v.dtype == np.float64 and np.isfinite(v).all()
+        column_nodes = set(cols.values())
         for v in g:
             a = g.nodes[v]
             assert a["is_source"] == (g.in_degree(v) == 0)
+            # evaluated exactly when it is a source or some column is (or descends from) it
+            assert a["evaluated"] == (a["is_source"] or v in column_nodes or bool(nx.descendants(g, v) & column_nodes))
             assert a["aggregation"] in AGGREGATIONS
             if a["is_source"]:
                 law = a["source"]["law"]
@@ -588,3 +592,18 @@ def test_binarize_and_constant():
     assert is_constant(np.array([np.nan, 2.0, 2.0]))
     assert is_constant(np.array([np.nan, np.nan]))
     assert not is_constant(np.array([np.nan, 1.0, 2.0]))
+
+
+def test_nodes_no_column_depends_on_are_skipped_without_changing_any_column(monkeypatch):
+    cfg = pc.Config().replace(**{"scm.scm_layouts": ("ErdosRenyi", "BarabasiAlbert", "Layered")})
+    skipped_somewhere = False
+    for seed in range(6):
+        values, tr = run_scm("t", COLUMNS, 200, seed % 2 == 0, [], cfg, rng(seed))
+        skipped_somewhere |= not all(d["evaluated"] for _, d in tr.graph.nodes(data=True))
+        with monkeypatch.context() as m:  # every node evaluated
+            m.setattr(nx, "ancestors", lambda g, node: set(g.nodes))
+            full, tr_full = run_scm("t", COLUMNS, 200, seed % 2 == 0, [], cfg, rng(seed))
+        assert all(d["evaluated"] for _, d in tr_full.graph.nodes(data=True))
+        for name in values:
+            assert values[name].tobytes() == full[name].tobytes(), (seed, name)
+    assert skipped_somewhere

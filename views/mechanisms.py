@@ -33,8 +33,11 @@ for n, d in g.nodes(data=True):
                  "categories": d.get("num_categories"), "source law": src.get("law", ""),
                  "aggregation": "" if d.get("is_source") else d.get("aggregation"),
                  "decoder activations": " → ".join(map(str, d.get("decoder_activations") or [])),
-                 "parents": g.in_degree(n)})
-with st.expander(f"Nodes ({len(rows)}): types, sources, aggregations, decoder MLP activations", expanded=False):
+                 "parents": g.in_degree(n),
+                 "evaluated": "yes" if d.get("evaluated", True) else "no: no column depends on it"})
+skipped = sum(r["evaluated"] != "yes" for r in rows)
+with st.expander(f"Nodes ({len(rows)}): types, sources, aggregations, decoder MLP activations"
+                 + (f" · {skipped} not evaluated (no column descends from them)" if skipped else ""), expanded=False):
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 edges = [{"from": a, "to": b, "weight": d.get("weight"),
           "encoder activations": " → ".join(map(str, d.get("encoder_activations") or []))}

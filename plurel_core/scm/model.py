@@ -236,11 +236,21 @@ def propagate_scm(
         rows = chunks[c].stop - chunks[c].start
         return beta_noise(a, b, (rows, sp.emb), np.random.default_rng([node_seed, node, c]))
 
+    # A non-source node that no column node descends from cannot change any column: it is not
+    # evaluated (every node has its own streams, so the others draw exactly the same). Sources
+    # are always drawn; they are cheap and their laws are shown.
+    relevant = set(built.node_col).union(*(nx.ancestors(g, node) for node in built.node_col))
+    for node in g.nodes:
+        attrs = g.nodes[node]
+        attrs["evaluated"] = attrs["is_source"] or node in relevant
+        if not attrs["is_source"]:
+            attrs["source"] = None
+    order = [node for node in order if g.nodes[node]["evaluated"]]
     inner = [node for node in order if not g.nodes[node]["is_source"]]
     ahead = max(1, NOISE_AHEAD_BYTES // max(1, min(n, CHUNK_ROWS) * sp.emb * 4))
     noise_keys = [(node, c) for node in inner for c in range(len(chunks))]
     with Prefetcher(noise_keys, draw_noise, ahead, background=threads > 1) as noise:
-        modes = {g.nodes[v]["aggregation"] for v in g.nodes if not g.nodes[v]["is_source"]}
+        modes = {g.nodes[v]["aggregation"] for v in inner}
         foreign_agg, foreign_names = _foreign_aggregates(foreign, built.foreign_encoders, modes, lazy)
 
         values: dict[int, np.ndarray] = {}
