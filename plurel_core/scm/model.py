@@ -83,6 +83,15 @@ def _combine(a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
     return aggregate([a, b], mode)
 
 
+def _weighted(embs: list[tuple[np.ndarray, float]], w: float) -> list[np.ndarray]:
+    """w * embedding, clamped to ±1e4 unless its bound already proves |w e| <= 1e4 (then maybe not copied)."""
+    out = []
+    for e, bound in embs:
+        x = e if w == 1.0 else e * np.float32(w)
+        out.append(x if bound * w <= CLAMP_EMB else np.clip(x, -CLAMP_EMB, CLAMP_EMB))
+    return out
+
+
 def _foreign_aggregates(
     foreign: list[ForeignInput], encoders: list[list], modes: set[str], mode_lazy: bool
 ) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -95,15 +104,18 @@ def _foreign_aggregates(
         embs = []
         for (name, values, kind, _), enc in zip(fi.columns, fi_encoders):
             categorical = kind == "categorical" and not mode_lazy
-            embs.append(enc(values if categorical else values.astype(np.float32)))
+            embs.append(enc.encode(values if categorical else values.astype(np.float32)))
             names.append(f"{fi.table}.{name}")
         count = len(embs)
         valid = fi.parent_index >= 0
         idx = np.where(valid, fi.parent_index, 0)
+
+        stacks = {}
         for mode in sorted(modes):
-            w = np.float32(1.0 / count) if mode == "sum" else np.float32(1.0)
-            stack = [np.clip(w * e, -CLAMP_EMB, CLAMP_EMB) for e in embs]
-            at_parent = aggregate(stack, mode)
+            w = 1.0 / count if mode == "sum" else 1.0
+            if w not in stacks:
+                stacks[w] = _weighted(embs, w)
+            at_parent = aggregate(stacks[w], mode)
             gathered = at_parent[idx]
             if not valid.all():
                 gathered[~valid] = _IDENTITY[mode]
