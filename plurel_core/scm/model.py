@@ -83,6 +83,11 @@ def _combine(a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
     return aggregate([a, b], mode)
 
 
+def relevant_nodes(g: nx.DiGraph, column_nodes) -> set[int]:
+    """The column nodes and every node a column node descends from."""
+    return set(column_nodes).union(*(nx.ancestors(g, node) for node in column_nodes))
+
+
 def _weighted(embs: list[tuple[np.ndarray, float]], w: float) -> list[np.ndarray]:
     """w * embedding, clamped to ±1e4 unless its bound already proves |w e| <= 1e4 (then maybe not copied)."""
     out = []
@@ -202,15 +207,24 @@ def build_scm(
         attrs["prop_type"] = prop_kind
         attrs["is_source"] = g.in_degree(node) == 0
         attrs["decoder_activations"] = []
+    # A non-source node that no column node descends from cannot change any column: it gets no
+    # MLPs and is not evaluated. The MLPs that are drawn are i.i.d. all the same, so the law of
+    # the columns is unchanged; each node has its own streams, so the others draw the same noise.
+    # Sources are always drawn: they are cheap and the views show their laws.
+    relevant = relevant_nodes(g, node_col)
+    for node in range(num_nodes):
+        g.nodes[node]["evaluated"] = g.nodes[node]["is_source"] or node in relevant
     # Each node draws its source values and noise from its own streams (see propagate_scm).
     node_seed = int(rng.integers(2**63))
-    inner = [node for node in range(num_nodes) if not g.nodes[node]["is_source"]]
+    inner = [node for node in range(num_nodes) if not g.nodes[node]["is_source"] and g.nodes[node]["evaluated"]]
     # Decoders and encoders are drawn in batches (one per kind): the same laws, far fewer calls.
     decoders = make_decoders(sp, [(g.nodes[v]["prop_type"], g.nodes[v]["num_categories"]) for v in inner], rng)
     for node, dec in zip(inner, decoders):
         g.nodes[node]["_decoder"] = dec
         g.nodes[node]["decoder_activations"] = dec.mlp.activation_names
-    edges = sorted(g.edges)
+    for e in g.edges:
+        g.edges[e]["encoder_activations"] = []
+    edges = sorted((u, v) for u, v in g.edges if g.nodes[v]["evaluated"])
     # w_e * enc_e(x): the edge weight is folded into the encoder's last matrix
     encoders = make_encoders(sp, [(g.nodes[u]["prop_type"], g.nodes[u]["num_categories"]) for u, _ in edges], rng,
                              [g.edges[e]["weight"] for e in edges])
@@ -248,16 +262,10 @@ def propagate_scm(
         rows = chunks[c].stop - chunks[c].start
         return beta_noise(a, b, (rows, sp.emb), np.random.default_rng([node_seed, node, c]))
 
-    # A non-source node that no column node descends from cannot change any column: it is not
-    # evaluated (every node has its own streams, so the others draw exactly the same). Sources
-    # are always drawn; they are cheap and their laws are shown.
-    relevant = set(built.node_col).union(*(nx.ancestors(g, node) for node in built.node_col))
-    for node in g.nodes:
-        attrs = g.nodes[node]
-        attrs["evaluated"] = attrs["is_source"] or node in relevant
-        if not attrs["is_source"]:
-            attrs["source"] = None
     order = [node for node in order if g.nodes[node]["evaluated"]]
+    for node in g.nodes:
+        if not g.nodes[node]["is_source"]:
+            g.nodes[node]["source"] = None
     inner = [node for node in order if not g.nodes[node]["is_source"]]
     ahead = max(1, NOISE_AHEAD_BYTES // max(1, min(n, CHUNK_ROWS) * sp.emb * 4))
     noise_keys = [(node, c) for node in inner for c in range(len(chunks))]
