@@ -67,8 +67,8 @@ def beta_noise(a: float, b: float, shape: tuple[int, int], rng: np.random.Genera
 
     The gamma ratio is the Beta law exactly and samples ~1.6x faster than ``Generator.beta``.
     """
-    x = rng.standard_gamma(a, size=shape, dtype=np.float32)
-    y = rng.standard_gamma(b, size=shape, dtype=np.float32)
+    x = _gamma(a, shape, rng)
+    y = _gamma(b, shape, rng)
     total = x + y
     both_zero = total == 0.0  # a, b << 1: both draws underflow; the Beta mass sits at 0 and 1
     if both_zero.any():
@@ -77,6 +77,21 @@ def beta_noise(a: float, b: float, shape: tuple[int, int], rng: np.random.Genera
     x /= total
     x /= np.float32(shape[1])
     return x
+
+
+def _gamma(shape_param: float, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Gamma(k) in float32. Below k = 1 numpy's sampler is ~1.6x slower than above; there
+    Gamma(k) = Gamma(k + 1) * U^(1/k) (Marsaglia & Tsang 2000), an exact identity, is used."""
+    if shape_param >= 1.0:
+        return rng.standard_gamma(shape_param, size=shape, dtype=np.float32)
+    g = rng.standard_gamma(shape_param + 1.0, size=shape, dtype=np.float32)
+    u = rng.random(shape, dtype=np.float32)
+    u += np.float32(2.0**-25)  # inside (0, 1]: log(u) finite
+    np.log(u, out=u)
+    u *= np.float32(1.0 / shape_param)
+    np.exp(u, out=u)
+    g *= u
+    return g
 
 
 def _combine(a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
@@ -260,7 +275,9 @@ def propagate_scm(
         node, c = key
         a, b = g.nodes[node]["noise"]
         rows = chunks[c].stop - chunks[c].start
-        return beta_noise(a, b, (rows, sp.emb), np.random.default_rng([node_seed, node, c]))
+        # SFC64 draws these gamma variates ~6% faster than the default PCG64.
+        stream = np.random.Generator(np.random.SFC64(np.random.SeedSequence([node_seed, node, c])))
+        return beta_noise(a, b, (rows, sp.emb), stream)
 
     order = [node for node in order if g.nodes[node]["evaluated"]]
     for node in g.nodes:
