@@ -33,6 +33,7 @@ from plurel_core.scm.mlp import (
 from plurel_core.scm.sources import categorical_source, numerical_source
 
 NOISE_AHEAD_BYTES = 64 << 20  # node noise drawn ahead on the background thread, at most
+NOISE_AHEAD_KEYS = 8  # and at most this many (node, chunk) keys: each submitted future costs a few µs
 # A node's noise costs about as much as encoding 7 parents: below that the noise thread is the
 # bottleneck, and a helper thread for the encoders only competes with it for the second core; on
 # short tables the hand-off costs more than it saves. Measured on 2 cores (paper, seeds 0-9):
@@ -284,7 +285,7 @@ def propagate_scm(
         if not g.nodes[node]["is_source"]:
             g.nodes[node]["source"] = None
     inner = [node for node in order if not g.nodes[node]["is_source"]]
-    ahead = max(1, NOISE_AHEAD_BYTES // max(1, min(n, CHUNK_ROWS) * sp.emb * 4))
+    ahead = max(1, min(NOISE_AHEAD_KEYS, NOISE_AHEAD_BYTES // max(1, min(n, CHUNK_ROWS) * sp.emb * 4)))
     noise_keys = [(node, c) for node in inner for c in range(len(chunks))]
     with Prefetcher(noise_keys, draw_noise, ahead, background=threads > 1) as noise:
         modes = {g.nodes[v]["aggregation"] for v in inner}
