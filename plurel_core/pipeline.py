@@ -311,7 +311,7 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
                 continue
             pcols = [(c, raw[fk.parent][c], *raw_kinds[fk.parent][c]) for c in raw[fk.parent]]
             foreign.append(ForeignInput(fk.parent, links[f"{name}.{fk.column}"].parent_index, pcols))
-        values, trace = propagate_scm(builds.take(name), foreign, cfg, threads=node_threads)
+        values, trace = propagate_scm(builds.take(name), foreign, cfg, threads=threads)
         return name, cols, labels, values, trace
 
     # Measured on 2 cores (paper seeds 0-9, median): background threads that build the next
@@ -323,7 +323,6 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
     if threads is None:
         threads = min(os.cpu_count() or 1, 4) if cells >= BACKGROUND_FROM_CELLS else 1
     workers = threads if cells >= PARALLEL_FROM_CELLS else 1
-    node_threads = threads
     # Largest tables first within a generation so the pool stays busy; results are keyed, never
     # order-dependent. SCMs are built (graphs and MLPs: the stream's draws) a table ahead on a
     # background thread while the current table propagates.

@@ -263,9 +263,9 @@ def propagate_scm(
     sp = cfg.scm
     g, n, activity, node_seed = built.graph, built.n, built.activity, built.node_seed
     lazy = built.mode == "type_lazy"
-    # Each node draws its source values and noise from its own stream, so the nodes of one
-    # topological generation can run in parallel threads, and with threads the noise of later
-    # nodes is drawn on a background thread while this one computes; the values stay the same.
+    # Each node draws its source values and noise from its own streams, so with threads the
+    # noise of later nodes is drawn on a background thread while this one computes, and the
+    # values stay the same.
     order = [node for generation in nx.topological_generations(g) for node in sorted(generation)]
 
     # Rows are processed in chunks so that a node's intermediate embeddings stay in cache; each
