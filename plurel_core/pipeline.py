@@ -65,7 +65,7 @@ def single_threaded_blas():
 
 PARALLEL_FROM_CELLS = 1_000_000
 BACKGROUND_FROM_CELLS = 50_000
-BUILD_AHEAD = 2  # tables whose SCMs are built ahead of the one propagating
+BUILD_AHEAD = 4  # tables whose SCMs are built ahead of the one propagating
 
 
 class SizeError(ValueError):

@@ -33,15 +33,16 @@ from plurel_core.scm.mlp import (
 from plurel_core.scm.sources import categorical_source, numerical_source
 
 NOISE_AHEAD_BYTES = 64 << 20  # node noise drawn ahead on the background thread, at most
-NOISE_AHEAD_KEYS = 8  # and at most this many (node, chunk) keys: each submitted future costs a few µs
+NOISE_AHEAD_KEYS = 32  # and at most this many (node, chunk) keys: each submitted future costs a few µs
 # A node's noise costs about as much as encoding 7 parents: below that the noise thread is the
 # bottleneck, and a helper thread for the encoders only competes with it for the second core; on
 # short tables the hand-off costs more than it saves. Measured on 2 cores (paper, seeds 0-9):
 # median 1.36 s -> 1.35 s, mean 1.78 s -> 1.68 s, the largest 4.9 s -> 4.0 s.
 HELPER_FROM_PARENTS = 8
+HELPER_FROM_ROWS = 3000
 # Rows per chunk of SCM propagation: 8192 x emb 32 float32 is 1 MB, inside a core's L2.
 CHUNK_ROWS = 8192
-HELPER_FROM_ROWS = 3000
+
 _IDENTITY = {"sum": 0.0, "max": -np.inf, "product": 1.0, "logsumexp": -np.inf}
 
 
