@@ -316,10 +316,10 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
 
     # Measured on 2 cores (paper seeds 0-9, median): background threads that build the next
     # tables' SCMs and draw the nodes' Beta noise while the main thread evaluates MLPs, plus a
-    # helper for nodes with many parents: 1.81 s -> 1.24 s. On databases under 50k cells (demo)
-    # the threads cost more than they save (0.061 s -> 0.081 s), so those run on one thread.
-    # Tables of one generation in parallel cost time below a million cells (the Python-level work
-    # holds the GIL) and pay above it, where the arrays are long.
+    # helper for nodes with many parents: 1.36 s on one thread -> 1.05 s. On databases under 50k
+    # cells (demo) the threads cost more than they save (0.061 s -> 0.081 s), so those run on one
+    # thread. Tables of one generation in parallel pay only above a million cells (20M cells:
+    # 55 s -> 52 s, at 1.7 GB instead of 1.1 GB peak).
     if threads is None:
         threads = min(os.cpu_count() or 1, 4) if cells >= BACKGROUND_FROM_CELLS else 1
     workers = threads if cells >= PARALLEL_FROM_CELLS else 1
