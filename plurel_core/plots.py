@@ -344,6 +344,8 @@ def join_figure(db, child: str, fkey_col: str, child_col: str, parent_col: str, 
 # --- mechanisms (SCM) ----------------------------------------------------------------------------
 def _scm_hover(node, d: dict, g: nx.DiGraph) -> str:
     lines = [f"<b>node {node}</b> ({d.get('role', '?')})"]
+    if not d.get("evaluated", True):
+        lines.append("not evaluated: no column descends from it")
     if d.get("column"):
         lines.append(f"column: {d['column']}")
     typ = d.get("type", "?")
@@ -374,6 +376,9 @@ def _fmt(v) -> str:
         v = list(v)
         return "[" + ", ".join(_fmt(x) for x in v[:6]) + (", …" if len(v) > 6 else "") + "]"
     return str(v)
+
+
+SKIPPED_OPACITY = 0.3  # SCM nodes no column descends from (not evaluated)
 
 
 def scm_graph_figure(db, table: str) -> go.Figure:
@@ -422,13 +427,15 @@ def scm_graph_figure(db, table: str) -> go.Figure:
             text=[g.nodes[n].get("column") or ("" if crowded else str(n)) for n in nodes], textposition="top center",
             textfont=dict(size=10), hovertext=[_scm_hover(n, g.nodes[n], g) for n in nodes], hoverinfo="text",
             marker=dict(size=[17 if s else 13 for s in src], color=color, symbol=symbol,
+                        opacity=[1.0 if g.nodes[n].get("evaluated", True) else SKIPPED_OPACITY for n in nodes],
                         line=dict(width=[3 if s else 1 for s in src], color=[ACCENT_COLOR if s else "#343a40" for s in src]))))
     fig.update_xaxes(showgrid=False, zeroline=False, dtick=1, range=list(xr))
     fig.update_yaxes(showgrid=False, zeroline=False, showticklabels=False, range=list(yr))
     fig.update_layout(legend=dict(orientation="h", y=-0.12), hoverlabel=dict(align="left"))
     n_layers = layers
-    title = (f"SCM of {table}: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges, layout {tr.layout}, "
-             f"mode {tr.mode} (red ring = source)")
+    skipped = sum(not d.get("evaluated", True) for _, d in g.nodes(data=True))
+    title = (f"SCM of {table}: {g.number_of_nodes()} nodes" + (f" ({skipped} faded: not evaluated)" if skipped else "")
+             + f", {g.number_of_edges()} edges · {tr.layout} · {tr.mode}")
     return _style(fig, title, f"topological generation 0..{n_layers - 1} (edges point left → right)",
                   "nodes of the generation", height=int(max(460, min(1000, 22 * tallest + 220))))
 

@@ -226,3 +226,21 @@ def test_stage1_preview_matches_the_generated_database(preset):
         assert pre.trace.val_timestamp == db.trace.val_timestamp
         gens = {n: d["generation"] for n, d in db.trace.schema_graph.nodes(data=True)}
         assert {n: d["generation"] for n, d in pre.trace.schema_graph.nodes(data=True)} == gens
+
+
+def test_scm_graph_fades_the_nodes_that_are_not_evaluated():
+    db = pc.generate(pc.Config(), 0)
+    for name, tr in db.trace.scm.items():
+        skipped = {n for n, d in tr.graph.nodes(data=True) if not d["evaluated"]}
+        if not skipped:
+            continue
+        fig = plots.scm_graph_figure(db, name)
+        faded = 0
+        for trace in fig.data:
+            opacity = getattr(trace.marker, "opacity", None)
+            if isinstance(opacity, tuple):
+                faded += sum(o == plots.SKIPPED_OPACITY for o in opacity)
+        assert faded == len(skipped)
+        assert f"({len(skipped)} faded: not evaluated)" in fig.layout.title.text
+        return
+    raise AssertionError("paper seed 0 has a table with nodes no column descends from")

@@ -23,7 +23,9 @@ c[2].metric("Column nodes", sum(d.get("role") == "column" for _, d in g.nodes(da
 c[3].metric("Layout", tr.layout)
 c[4].metric("Mode", tr.mode)
 st.plotly_chart(plots.scm_graph_figure(db, table), theme=None, width="stretch")
-st.caption(f"Column-node share q = {tr.column_node_share:.3f}. Foreign inputs (parent-table columns entering every "
+st.caption("Red ring: source node. Faded: no column descends from the node, so it cannot change any column "
+           "and is not evaluated. "
+           f"Column-node share q = {tr.column_node_share:.3f}. Foreign inputs (parent-table columns entering every "
            f"non-source node): {', '.join(tr.foreign_inputs) if tr.foreign_inputs else 'none'}.")
 
 rows = []
