@@ -320,7 +320,7 @@ class NumericalEncoder:
         if distinct is not None and len(distinct[0]) <= ENCODE_ONCE_MAX:
             uniq, inverse = distinct
             out, bound = self.mlp.forward(uniq[:, None], float(np.abs(uniq).max()) if len(uniq) else 0.0)
-            return Prepared(lambda rows: out[inverse[rows]], bound)
+            return Prepared(lambda rows: np.take(out, inverse[rows], axis=0), bound)  # take: 2-3x faster than fancy indexing
         x = values.astype(np.float32, copy=False)
         bound = float(np.abs(x).max()) if len(x) else 0.0
         return Prepared(lambda rows: self.mlp.forward(x[rows, None], bound)[0], self.mlp.bound_for(bound))
@@ -347,7 +347,7 @@ class CategoricalEncoder:
     def prepare(self, labels: np.ndarray, distinct=None) -> Prepared:
         """The K table rows are encoded once, now; rows are gathered from them."""
         out, bound = self.mlp.forward(self.table, float(np.abs(self.table).max()))
-        return Prepared(lambda rows: out[labels[rows]], bound)
+        return Prepared(lambda rows: np.take(out, labels[rows], axis=0), bound)
 
     @property
     def activation_names(self) -> list[str]:

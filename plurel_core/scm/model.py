@@ -138,7 +138,7 @@ def _foreign_aggregates(
             if w not in stacks:
                 stacks[w] = _weighted(embs, w)
             at_parent = aggregate(stacks[w], mode)
-            gathered = at_parent[idx]
+            gathered = np.take(at_parent, idx, axis=0)
             if not valid.all():
                 gathered[~valid] = _IDENTITY[mode]
             out[mode] = gathered if mode not in out else _combine(out[mode], gathered, mode)
