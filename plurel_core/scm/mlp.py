@@ -23,43 +23,60 @@ CLAMP_EMB = 1e4
 CLAMP_HIDDEN = 1e6
 
 
-def init_weight(
-    name: str, fan_rows: int, fan_cols: int, rng: np.random.Generator,
-    normal: np.ndarray | None = None, uniform: np.ndarray | None = None,
-) -> np.ndarray:
-    """A float32 (rows, cols) matrix initialised like torch.nn.init on a tensor of that shape.
+_NORMAL_STD = {  # std of a normal-based init on an (a, b) matrix; fan-in is b (PyTorch's dim 1)
+    "kaiming_normal": lambda a, b: np.sqrt(2.0 / b),
+    "xavier_normal": lambda a, b: np.sqrt(2.0 / (a + b)),
+    "truncated_normal": lambda a, b: 1.0,
+    "sparse": lambda a, b: 0.01,
+}
+_UNIFORM_BOUND = {
+    "kaiming_uniform": lambda a, b: np.sqrt(6.0 / b),
+    "xavier_uniform": lambda a, b: np.sqrt(6.0 / (a + b)),
+}
 
-    ``normal`` / ``uniform`` are optional pre-drawn float32 N(0, 1) / U[0, 1) blocks of that
-    shape (consumed in place), so a caller can draw the randomness of many matrices in one call.
-    """
-    shape = (fan_rows, fan_cols)
-    fan_in, fan_out = fan_cols, fan_rows  # PyTorch: dim 1 is fan-in, dim 0 fan-out
-    if name in ("kaiming_uniform", "xavier_uniform"):
-        u = rng.random(shape, dtype=np.float32) if uniform is None else uniform.reshape(shape)
-        bound = np.sqrt(6.0 / fan_in) if name == "kaiming_uniform" else np.sqrt(6.0 / (fan_in + fan_out))
-        u *= np.float32(2.0 * bound)
-        u -= np.float32(bound)
-        return u
-    z = rng.standard_normal(shape, dtype=np.float32) if normal is None else normal.reshape(shape)
-    if name == "kaiming_normal":
-        z *= np.float32(np.sqrt(2.0 / fan_in))
-    elif name == "xavier_normal":
-        z *= np.float32(np.sqrt(2.0 / (fan_in + fan_out)))
-    elif name == "truncated_normal":
-        bad = np.abs(z) > 2.0
+
+def init_stack(kinds: list[str], a: int, b: int, rng: np.random.Generator, scale=None) -> np.ndarray:
+    """A (len(kinds), a, b) float32 stack, matrix i initialised by ``kinds[i]``, all normal-based
+    or all uniform; ``scale[i]`` (e.g. a mask's 1 / density) multiplies matrix i as well."""
+    factor = np.ones(len(kinds)) if scale is None else np.asarray(scale, dtype=np.float64)
+    if kinds[0] in _UNIFORM_BOUND:
+        bound = (np.array([_UNIFORM_BOUND[k](a, b) for k in kinds]) * factor).astype(np.float32)[:, None, None]
+        w = rng.random((len(kinds), a, b), dtype=np.float32)
+        w *= 2 * bound
+        w -= bound
+        return w
+    w = rng.standard_normal((len(kinds), a, b), dtype=np.float32)
+    _truncate_and_sparsify(w, kinds, rng)
+    w *= (np.array([_NORMAL_STD[k](a, b) for k in kinds]) * factor).astype(np.float32)[:, None, None]
+    return w
+
+
+def _truncate_and_sparsify(z: np.ndarray, kinds: list[str], rng: np.random.Generator) -> None:
+    """In place on a stack of N(0, 1) matrices: truncated_normal ones redrawn until |z| <= 2,
+    sparse ones with ceil(rows / 2) random entries of each column set to zero."""
+    trunc = np.flatnonzero([k == "truncated_normal" for k in kinds])
+    if len(trunc):
+        zt = z[trunc]
+        bad = np.abs(zt) > 2.0
         while bad.any():
-            z[bad] = rng.standard_normal(int(bad.sum()), dtype=np.float32)
-            bad = np.abs(z) > 2.0
-    elif name == "sparse":
-        z *= np.float32(0.01)
-        zeros = int(np.ceil(0.5 * fan_rows))
-        # A random permutation of the rows per column; its first ``zeros`` rows are set to zero.
-        rows = np.argsort(rng.random(shape, dtype=np.float32), axis=0)[:zeros]
-        z[rows, np.arange(fan_cols)[None, :]] = 0.0
-    else:
-        raise ValueError(f"unknown initialisation {name!r}; allowed: {INITIALIZATIONS}")
-    return z
+            zt[bad] = rng.standard_normal(int(bad.sum()), dtype=np.float32)
+            bad = np.abs(zt) > 2.0
+        z[trunc] = zt
+    sparse = np.flatnonzero([k == "sparse" for k in kinds])
+    if len(sparse):
+        _, a, b = z.shape
+        # Per column, a random permutation of the rows; its first ceil(a/2) rows are zeroed.
+        rows = np.argsort(rng.random((len(sparse), a, b), dtype=np.float32), axis=1)[:, :int(np.ceil(0.5 * a))]
+        zs = z[sparse]
+        np.put_along_axis(zs, rows, 0.0, axis=1)
+        z[sparse] = zs
 
+
+def init_weight(name: str, fan_rows: int, fan_cols: int, rng: np.random.Generator) -> np.ndarray:
+    """A float32 (rows, cols) matrix initialised like torch.nn.init on a tensor of that shape."""
+    if name not in _NORMAL_STD and name not in _UNIFORM_BOUND:
+        raise ValueError(f"unknown initialisation {name!r}; allowed: {INITIALIZATIONS}")
+    return init_stack([name], fan_rows, fan_cols, rng)[0]
 
 
 @dataclass
@@ -118,9 +135,11 @@ class Mlp:
 _MARGIN = 1.0 + 1e-4  # float32 rounding in the GEMMs
 
 
-def column_sum(w: np.ndarray) -> float:
-    """The largest column sum of |W| (with a rounding margin): |x @ W| <= it times max |x|."""
-    return float(np.abs(w).sum(axis=0).max()) * _MARGIN
+def column_sum(w: np.ndarray):
+    """The largest column sum of |W| (with a rounding margin): |x @ W| <= it times max |x|.
+    A float for one matrix, an array for a stack of them."""
+    sums = np.abs(w).sum(axis=-2).max(axis=-1) * _MARGIN
+    return float(sums) if w.ndim == 2 else sums
 
 
 def _times(bound: float, column_sum: float) -> float:
@@ -144,39 +163,6 @@ def flush_denormals(x: np.ndarray) -> np.ndarray:
     """
     x[np.abs(x) < FLUSH_BELOW] = 0.0
     return x
-
-
-_NORMAL_STD = {  # std of a normal-based init on an (a, b) matrix; fan-in is b (PyTorch's dim 1)
-    "kaiming_normal": lambda a, b: np.sqrt(2.0 / b),
-    "xavier_normal": lambda a, b: np.sqrt(2.0 / (a + b)),
-    "truncated_normal": lambda a, b: 1.0,
-    "sparse": lambda a, b: 0.01,
-}
-_UNIFORM_BOUND = {
-    "kaiming_uniform": lambda a, b: np.sqrt(6.0 / b),
-    "xavier_uniform": lambda a, b: np.sqrt(6.0 / (a + b)),
-}
-
-
-def _truncate_and_sparsify(z: np.ndarray, kinds: list[str], rng: np.random.Generator) -> None:
-    """In place on a stack of N(0, 1) matrices: truncated_normal ones redrawn until |z| <= 2,
-    sparse ones with ceil(rows / 2) random entries of each column set to zero."""
-    trunc = np.flatnonzero([k == "truncated_normal" for k in kinds])
-    if len(trunc):
-        zt = z[trunc]
-        bad = np.abs(zt) > 2.0
-        while bad.any():
-            zt[bad] = rng.standard_normal(int(bad.sum()), dtype=np.float32)
-            bad = np.abs(zt) > 2.0
-        z[trunc] = zt
-    sparse = np.flatnonzero([k == "sparse" for k in kinds])
-    if len(sparse):
-        _, a, b = z.shape
-        # Per column, a random permutation of the rows; its first ceil(a/2) rows are zeroed.
-        rows = np.argsort(rng.random((len(sparse), a, b), dtype=np.float32), axis=1)[:, :int(np.ceil(0.5 * a))]
-        zs = z[sparse]
-        np.put_along_axis(zs, rows, 0.0, axis=1)
-        z[sparse] = zs
 
 
 def make_mlp(sp, in_dim: int, out_dim: int, rng: np.random.Generator, output_factor: float = 1.0) -> Mlp:
@@ -231,22 +217,13 @@ def make_mlps(
             kinds = [names[j] for j in part]
             mlp_of, layer_of = idx[part, 0], idx[part, 1]
             dens = densities[mlp_of, layer_of]
-            # Each init's scale and the mask's 1/density rescale in one multiply.
-            if is_uniform[part[0]]:
-                bound = (np.array([_UNIFORM_BOUND[k](a, b) for k in kinds]) / dens).astype(np.float32)[:, None, None]
-                w = rng.random((len(part), a, b), dtype=np.float32)
-                w *= 2 * bound
-                w -= bound
-            else:
-                w = rng.standard_normal((len(part), a, b), dtype=np.float32)
-                _truncate_and_sparsify(w, kinds, rng)
-                w *= (np.array([_NORMAL_STD[k](a, b) for k in kinds]) / dens).astype(np.float32)[:, None, None]
+            w = init_stack(kinds, a, b, rng, 1.0 / dens)  # the mask's 1/density rescale in the same multiply
             keep = rng.random((len(part), a, b), dtype=np.float32)
             w *= keep < dens.astype(np.float32)[:, None, None]
             fold = fold_scales[mlp_of, layer_of]
             fold = np.where(layer_of == layers[mlp_of] - 1, fold * factors[mlp_of], fold)
             wf = w * fold.astype(np.float32)[:, None, None]
-            sums = (np.abs(wf).sum(axis=1).max(axis=1) * _MARGIN).tolist()
+            sums = column_sum(wf).tolist()
             for j, key in enumerate(zip(mlp_of.tolist(), layer_of.tolist())):
                 drawn[key] = w[j]
                 folded[key] = wf[j]
@@ -320,7 +297,7 @@ class NumericalEncoder:
         if distinct is not None and len(distinct[0]) <= ENCODE_ONCE_MAX:
             uniq, inverse = distinct
             out, bound = self.mlp.forward(uniq[:, None], float(np.abs(uniq).max()) if len(uniq) else 0.0)
-            return Prepared(lambda rows: np.take(out, inverse[rows], axis=0), bound)  # take: 2-3x faster than fancy indexing
+            return Prepared(lambda rows: np.take(out, inverse[rows], axis=0), bound)  # 2-3x faster than out[...]
         x = values.astype(np.float32, copy=False)
         bound = float(np.abs(x).max()) if len(x) else 0.0
         return Prepared(lambda rows: self.mlp.forward(x[rows, None], bound)[0], self.mlp.bound_for(bound))
@@ -340,7 +317,7 @@ class CategoricalEncoder:
     def __call__(self, labels: np.ndarray) -> np.ndarray:
         return self.encode(labels)[0]
 
-    def encode(self, labels: np.ndarray, distinct=None) -> tuple[np.ndarray, float]:
+    def encode(self, labels: np.ndarray) -> tuple[np.ndarray, float]:
         """The embeddings and a bound of their magnitude."""
         return self.prepare(labels).rows(slice(None))
 
@@ -386,26 +363,24 @@ def make_decoder(sp, kind: str, num_categories: int | None, rng: np.random.Gener
 
 def make_encoders(sp, kinds: list[tuple[str, int | None]], rng: np.random.Generator, weights=None) -> list:
     """One encoder per (kind, num_categories), their MLPs drawn together; ``weights[i]`` scales output i."""
-    weights = [1.0] * len(kinds) if weights is None else list(weights)
-    cat = [i for i, (kind, _) in enumerate(kinds) if kind == "categorical"]
-    num = [i for i, (kind, _) in enumerate(kinds) if kind != "categorical"]
-    out: list = [None] * len(kinds)
-    for i, mlp in zip(num, make_mlps(sp, len(num), 1, sp.emb, rng, [weights[i] for i in num])):
-        out[i] = NumericalEncoder(mlp)
-    for i, mlp in zip(cat, make_mlps(sp, len(cat), sp.emb, sp.emb, rng, [weights[i] for i in cat])):
-        out[i] = CategoricalEncoder(make_embedding(sp, kinds[i][1], rng), mlp)
-    return out
+    return _by_kind(sp, kinds, rng, weights, numerical=(1, sp.emb, NumericalEncoder),
+                    categorical=(sp.emb, sp.emb, CategoricalEncoder))
 
 
 def make_decoders(sp, kinds: list[tuple[str, int | None]], rng: np.random.Generator) -> list:
     """One decoder per (kind, num_categories), their MLPs drawn together."""
-    cat = [i for i, (kind, _) in enumerate(kinds) if kind == "categorical"]
-    num = [i for i, (kind, _) in enumerate(kinds) if kind != "categorical"]
+    return _by_kind(sp, kinds, rng, None, numerical=(sp.emb, 1, NumericalDecoder),
+                    categorical=(sp.emb, sp.emb, CategoricalDecoder))
+
+
+def _by_kind(sp, kinds, rng, weights, numerical, categorical) -> list:
+    """Numerical ones first, then categorical ones (each with its embedding table), in kinds' order."""
+    weights = [1.0] * len(kinds) if weights is None else list(weights)
     out: list = [None] * len(kinds)
-    for i, mlp in zip(num, make_mlps(sp, len(num), sp.emb, 1, rng)):
-        out[i] = NumericalDecoder(mlp)
-    for i, mlp in zip(cat, make_mlps(sp, len(cat), sp.emb, sp.emb, rng)):
-        out[i] = CategoricalDecoder(make_embedding(sp, kinds[i][1], rng), mlp)
+    for is_cat, (in_dim, out_dim, cls) in ((False, numerical), (True, categorical)):
+        at = [i for i, (kind, _) in enumerate(kinds) if (kind == "categorical") == is_cat]
+        for i, mlp in zip(at, make_mlps(sp, len(at), in_dim, out_dim, rng, [weights[i] for i in at])):
+            out[i] = cls(make_embedding(sp, kinds[i][1], rng), mlp) if is_cat else cls(mlp)
     return out
 
 

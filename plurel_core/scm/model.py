@@ -223,6 +223,7 @@ def build_scm(
         prop_kind = "numerical" if lazy else attrs["type"]
         attrs["prop_type"] = prop_kind
         attrs["is_source"] = g.in_degree(node) == 0
+        attrs["source"] = None  # a source's law and parameters, once drawn
         attrs["decoder_activations"] = []
     # A non-source node that no column node descends from cannot change any column: it gets no
     # MLPs and is not evaluated. The MLPs that are drawn are i.i.d. all the same, so the law of
@@ -282,9 +283,6 @@ def propagate_scm(
         return beta_noise(a, b, (rows, sp.emb), stream)
 
     order = [node for node in order if g.nodes[node]["evaluated"]]
-    for node in g.nodes:
-        if not g.nodes[node]["is_source"]:
-            g.nodes[node]["source"] = None
     inner = [node for node in order if not g.nodes[node]["is_source"]]
     ahead = max(1, min(NOISE_AHEAD_KEYS, NOISE_AHEAD_BYTES // max(1, min(n, CHUNK_ROWS) * sp.emb * 4)))
     noise_keys = [(node, c) for node in inner for c in range(len(chunks))]
@@ -314,7 +312,12 @@ def propagate_scm(
             agg_mode = attrs["aggregation"]
             parents = sorted(g.predecessors(node))
             inputs = {p: g.edges[p, node]["_encoder"].prepare(values[p], distinct[p]) for p in parents}
-            out = None
+            out = np.empty(n, dtype=np.int64 if attrs["prop_type"] == "categorical" else np.float32)
+            # The parents are always aggregated as two halves (even and odd positions), then the
+            # halves together: with a helper thread the second half runs beside the first, and
+            # the float rounding is the same either way.
+            halves = (parents[0::2], parents[1::2])
+            beside = helper is not None and len(parents) >= HELPER_FROM_PARENTS and n >= HELPER_FROM_ROWS
 
             def encode(half: list[int], rows: slice) -> np.ndarray | None:
                 aggregator = Aggregator(agg_mode)
@@ -326,11 +329,7 @@ def propagate_scm(
                 return aggregator.result() if half else None
 
             for c, rows in enumerate(chunks):
-                # The parents are always aggregated as two halves (even and odd positions), then
-                # the halves together: with a helper thread the second half runs beside the
-                # first, and the float rounding is the same either way.
-                halves = (parents[0::2], parents[1::2])
-                if helper is not None and len(parents) >= HELPER_FROM_PARENTS and n >= HELPER_FROM_ROWS:
+                if beside:
                     second = helper.submit(encode, halves[1], rows)
                     parts = [encode(halves[0], rows), second.result()]
                 else:
@@ -346,11 +345,7 @@ def propagate_scm(
                     agg += noise.take((node, c))
                 if agg_mode == "product":  # products of small inputs are the one source of tiny values here
                     flush_denormals(agg)
-                part = attrs["_decoder"](agg)
-                if out is None:
-                    out = np.empty(n, dtype=np.int64 if attrs["prop_type"] == "categorical" else np.float32)
-                out[rows] = part
-            attrs["source"] = None
+                out[rows] = attrs["_decoder"](agg)
             return out
 
         # Topological generations of these dense DAGs are mostly single nodes: the parallelism
