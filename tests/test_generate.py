@@ -210,12 +210,16 @@ def _no_work(*args, **kwargs):
     raise AssertionError("stage 2/3 ran although the size guard should have stopped generation")
 
 
-def test_max_cells_raises_before_any_work(monkeypatch):
+@pytest.fixture
+def stages_2_3_forbidden(monkeypatch):
+    """Stages 2 and 3 fail the test if they run."""
+    for name in ("_stage2", "build_scm", "propagate_scm"):
+        monkeypatch.setattr(pipeline, name, _no_work)
+
+
+def test_max_cells_raises_before_any_work(stages_2_3_forbidden):
     cfg = pc.Config()
     estimate = pc.estimate_cells(cfg, 1)
-    monkeypatch.setattr(pipeline, "_stage2", _no_work)
-    monkeypatch.setattr(pipeline, "build_scm", _no_work)
-    monkeypatch.setattr(pipeline, "propagate_scm", _no_work)
     t0 = time.perf_counter()
     with pytest.raises(pc.SizeError) as err:
         pc.generate(cfg, 1, max_cells=1000)
@@ -241,13 +245,10 @@ def test_max_cells_boundary():
     assert pc.generate(no_drop, 2).num_cells == pc.estimate_cells(no_drop, 2) == estimate
 
 
-def test_max_bytes_raises_before_any_work(monkeypatch):
+def test_max_bytes_raises_before_any_work(stages_2_3_forbidden):
     cfg = pc.Config()
     need = pc.estimate_bytes(cfg, 3)
     cells = pc.estimate_cells(cfg, 3)
-    monkeypatch.setattr(pipeline, "_stage2", _no_work)
-    monkeypatch.setattr(pipeline, "build_scm", _no_work)
-    monkeypatch.setattr(pipeline, "propagate_scm", _no_work)
     t0 = time.perf_counter()
     with pytest.raises(pc.SizeError) as err:
         pc.generate(cfg, 3, max_bytes=10_000_000)
