@@ -35,7 +35,6 @@ from plurel_core.scm.mlp import (
 from plurel_core.scm.model import (
     ForeignInput,
     ScmColumn,
-    _gamma,
     _quantize,
     beta_noise,
     relevant_nodes,
@@ -309,15 +308,6 @@ def test_aggregations():
     assert np.array_equal(stack[0], before), "inputs are not modified"
     with pytest.raises(ValueError):
         aggregate(stack, "mean")
-
-
-@pytest.mark.parametrize("k", [0.1, 0.5, 0.8, 1.0, 2.5])
-def test_gamma_variates_follow_their_law(k):
-    # below k = 1 they come from Gamma(k + 1) * U^(1/k)
-    x = _gamma(k, (100000,), rng(11)).astype(np.float64)
-    assert x.min() >= 0 and np.isfinite(x).all()
-    assert stats.kstest(x, stats.gamma(k).cdf).pvalue > 0.001
-    assert x.mean() == pytest.approx(k, rel=0.03)
 
 
 def test_beta_noise():

@@ -1,0 +1,81 @@
+"""The compiled samplers: their laws (KS against scipy, fixed seeds), streams and determinism."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from plurel_core import samplers
+
+
+def rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def test_normals_follow_the_standard_normal():
+    z = samplers.standard_normal(rng(3), (2_000_000,))
+    assert z.dtype == np.float64 and z.shape == (2_000_000,)
+    assert stats.kstest(z, "norm").pvalue > 0.001
+    assert abs(z.mean()) < 5 / np.sqrt(len(z)) and z.var() == pytest.approx(1.0, abs=0.005)
+
+
+@pytest.mark.parametrize("cut", [1.0, 3.0, samplers._ZIG_R, 4.5])
+def test_normal_tail_frequencies(cut):
+    # 3.654 is the ziggurat's base: beyond it every draw comes from the separate tail algorithm
+    z = samplers.standard_normal(rng(4), (4_000_000,))
+    p = 2 * stats.norm.sf(cut)
+    count = int((np.abs(z) > cut).sum())
+    assert stats.binomtest(count, len(z), p).pvalue > 0.001, (count, len(z) * p)
+
+
+def test_normals_float32_and_shape():
+    z = samplers.standard_normal(rng(5), (1000, 32, 32), np.float32)
+    assert z.dtype == np.float32 and z.shape == (1000, 32, 32)
+    assert stats.kstest(z.ravel().astype(np.float64), "norm").pvalue > 0.001
+
+
+@pytest.mark.parametrize("a,b", [(2.0, 3.0), (0.5, 0.5), (0.6, 4.0), (5.0, 0.7), (1.0, 1.0), (4.5, 4.9)])
+def test_beta_follows_its_law(a, b):
+    # below 1 a gamma comes from Gamma(k + 1) U^(1/k): (0.5, 0.5), (0.6, 4) and (5, 0.7) take that path
+    x = samplers.beta(a, b, rng(6), (1_000_000,)).astype(np.float64)
+    assert x.min() >= 0 and x.max() <= 1
+    assert stats.kstest(x, stats.beta(a, b).cdf).pvalue > 0.001
+    assert x.mean() == pytest.approx(a / (a + b), abs=0.002)
+
+
+def test_beta_scale_dtype_and_bad_parameters():
+    x = samplers.beta(2.0, 3.0, rng(7), (500, 32), scale=1 / 32)
+    assert x.dtype == np.float32 and x.shape == (500, 32) and 0 < x.min() and x.max() < 1 / 32
+    with pytest.raises(ValueError, match="Beta parameters"):
+        samplers.beta(0.0, 1.0, rng(7), (3,))
+
+
+def test_same_generator_same_draws_and_the_generator_advances():
+    first = samplers.beta(1.5, 2.5, rng(8), (4000,))
+    assert np.array_equal(first, samplers.beta(1.5, 2.5, rng(8), (4000,)))
+    assert not np.array_equal(first, samplers.beta(1.5, 2.5, rng(9), (4000,)))
+    g = rng(8)
+    one, two = samplers.standard_normal(g, (100,)), samplers.standard_normal(g, (100,))
+    assert not np.array_equal(one, two), "each call draws a fresh stream from the generator"
+
+
+def test_stream_state_is_never_all_zero():
+    class Zeros:
+        def integers(self, *args, **kwargs):
+            return np.zeros(4, dtype=np.uint64)
+
+    assert samplers.stream_state(Zeros()).any()
+    assert samplers.stream_state(rng(0)).dtype == np.uint64
+
+
+def test_threads_draw_what_one_thread_draws():
+    # the kernels release the GIL: several at once must not share or disturb any state
+    def draw(seed):
+        return samplers.beta(0.8, 3.0, rng(seed), (200_000,)).tobytes()
+
+    alone = [draw(seed) for seed in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(draw, range(8))) == alone
