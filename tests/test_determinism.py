@@ -83,9 +83,12 @@ def test_different_seeds_in_four_threads_match_serial():
     assert len({json.dumps(v) for v in serial.values()}) == len(seeds)
 
 
-@pytest.mark.parametrize(("preset", "seed"), [("demo", 1), ("hub", 0), ("dense", 0)])
+@pytest.mark.parametrize(("preset", "seed"), [("demo", 1), ("hub", 0), ("dense", 0), ("chunked", 1)])
 def test_thread_count_does_not_change_the_result(preset, seed, monkeypatch):
-    if preset == "dense":  # dense SCMs over 3000+ rows: the noise thread and the encoder helper both work
+    if preset == "chunked":  # rows in 5 chunks of ~600, which two threads take as they come
+        from plurel_core.scm import model
+        monkeypatch.setattr(model, "CHUNK_ROWS", 700)
+    if preset in ("dense", "chunked"):  # dense SCMs over 3000+ rows: the noise thread and the encoder helper work
         cfg = pc.Config.preset("paper").replace(**{
             "schema.num_tables": (2, 2), "schema.entity_rows": (3000, 3100), "schema.activity_rows": (3000, 3100),
             "schema.feature_columns": (8, 10), "scm.scm_layouts": ("ErdosRenyi",)})

@@ -10,6 +10,7 @@ the work.
 
 from __future__ import annotations
 
+import itertools
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -72,6 +73,14 @@ def beta_noise(a: float, b: float, shape: tuple[int, int], rng: np.random.Genera
 
 def _combine(a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
     return aggregate([a, b], mode)
+
+
+def row_chunks(n: int) -> list[slice]:
+    """As few equal chunks as hold at most ``CHUNK_ROWS`` rows each (one for n = 0); they
+    depend on ``n`` alone. Equal sizes keep two threads sharing a table's chunks busy alike."""
+    count = max(math.ceil(n / CHUNK_ROWS), 1)
+    bounds = [round(i * n / count) for i in range(count + 1)]
+    return [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 def relevant_nodes(g: nx.DiGraph, column_nodes) -> set[int]:
@@ -246,7 +255,7 @@ def propagate_scm(
 
     # Rows are processed in chunks so that a node's intermediate embeddings stay in cache; each
     # (node, chunk) draws its noise from its own stream.
-    chunks = [slice(lo, min(lo + CHUNK_ROWS, n)) for lo in range(0, n, CHUNK_ROWS)] or [slice(0, 0)]
+    chunks = row_chunks(n)
 
     def draw_noise(key: tuple[int, int]) -> np.ndarray:
         node, c = key
@@ -289,7 +298,12 @@ def propagate_scm(
             # halves together: with a helper thread the second half runs beside the first, and
             # the float rounding is the same either way.
             halves = (parents[0::2], parents[1::2])
-            beside = helper is not None and len(parents) >= HELPER_FROM_PARENTS and n >= HELPER_FROM_ROWS
+            # Chunks of rows are independent: with two or more, the main and the helper thread each
+            # take the next one as they finish one. With one, the helper encodes the second half
+            # of a node's many parents.
+            by_chunks = helper is not None and len(chunks) >= 2
+            beside = (helper is not None and not by_chunks and len(parents) >= HELPER_FROM_PARENTS
+                      and n >= HELPER_FROM_ROWS)
 
             def encode(half: list[int], rows: slice) -> np.ndarray | None:
                 aggregator = Aggregator(agg_mode)
@@ -300,24 +314,36 @@ def propagate_scm(
                     aggregator.add(x, owned=True)
                 return aggregator.result() if half else None
 
-            for c, rows in enumerate(chunks):
-                if beside:
-                    second = helper.submit(encode, halves[1], rows)
-                    parts = [encode(halves[0], rows), second.result()]
-                else:
-                    parts = [encode(halves[0], rows), encode(halves[1], rows)]
-                aggregator = Aggregator(agg_mode)
-                for part in parts:
-                    if part is not None:
-                        aggregator.add(part, owned=True)
-                if agg_mode in foreign_agg:
-                    aggregator.add(foreign_agg[agg_mode][rows])
-                agg = aggregator.result()
-                with np.errstate(over="ignore", invalid="ignore"):
-                    agg += noise.take((node, c))
-                if agg_mode == "product":  # products of small inputs are the one source of tiny values here
-                    flush_denormals(agg)
-                out[rows] = attrs["_decoder"](agg)
+            def fill(chunk_ids) -> None:
+                for c in chunk_ids:
+                    if c >= len(chunks):
+                        return
+                    rows = chunks[c]
+                    if beside:
+                        second = helper.submit(encode, halves[1], rows)
+                        parts = [encode(halves[0], rows), second.result()]
+                    else:
+                        parts = [encode(halves[0], rows), encode(halves[1], rows)]
+                    aggregator = Aggregator(agg_mode)
+                    for part in parts:
+                        if part is not None:
+                            aggregator.add(part, owned=True)
+                    if agg_mode in foreign_agg:
+                        aggregator.add(foreign_agg[agg_mode][rows])
+                    agg = aggregator.result()
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        agg += noise.take((node, c))
+                    if agg_mode == "product":  # products of small inputs are the one source of tiny values here
+                        flush_denormals(agg)
+                    out[rows] = attrs["_decoder"](agg)
+
+            if by_chunks:  # one shared counter: next() on itertools.count is atomic
+                next_chunks = itertools.count()
+                other = helper.submit(fill, next_chunks)
+                fill(next_chunks)
+                other.result()
+            else:
+                fill(range(len(chunks)))
             return out
 
         # Topological generations of these dense DAGs are mostly single nodes: the parallelism
