@@ -12,7 +12,10 @@ noise drawn ahead on a background thread runs beside the main thread:
 - normals by the 256-layer ziggurat of Marsaglia & Tsang (2000), with the exact tail;
 - Gamma(k >= 1) by Marsaglia & Tsang's squeeze-and-reject method; Gamma(k < 1) as
   Gamma(k + 1) U^(1/k), an exact identity;
-- Beta(a, b) as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b), in float64.
+- Beta(a, b) as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b), in float64;
+- stacks of random matrices (the MLP weights): each of a law (normal, normal truncated to
+  [-2, 2], normal with half of each column zeroed, uniform on [-1, 1)) and a scale, masked by
+  Bernoulli(density), in one pass with the column sums the MLPs bound their outputs by.
 """
 
 from __future__ import annotations
@@ -74,6 +77,32 @@ def beta(a: float, b: float, rng: np.random.Generator, shape, scale: float = 1.0
     return out.reshape(shape)
 
 
+# Laws of ``random_matrices``.
+NORMAL, TRUNCATED_NORMAL, SPARSE_NORMAL, UNIFORM = 0, 1, 2, 3
+
+
+def random_matrices(laws, scales, densities, folds, rows: int, cols: int, rng: np.random.Generator,
+                    margin: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A stack of (rows, cols) float32 matrices, matrix i drawn from ``laws[i]``:
+
+    - NORMAL: N(0, 1); TRUNCATED_NORMAL: N(0, 1) redrawn until |z| <= 2; SPARSE_NORMAL: N(0, 1)
+      with ceil(rows / 2) random entries of each column set to zero; UNIFORM: U[-1, 1);
+    - times ``scales[i]``, each entry then kept with probability ``densities[i]``, else zero.
+
+    Returns the drawn stack, the stack times ``folds[i]`` (float32), and per matrix the largest
+    column sum of that folded |W| times ``margin``.
+    """
+    laws = np.asarray(laws, dtype=np.int64)
+    count = len(laws)
+    drawn = np.empty((count, rows, cols), dtype=np.float32)
+    folded = np.empty_like(drawn)
+    sums = np.empty(count)
+    _matrices_fill(drawn, folded, sums, laws, np.asarray(scales, dtype=np.float64),
+                   np.asarray(densities, dtype=np.float64), np.asarray(folds, dtype=np.float32),
+                   float(margin), stream_state(rng))
+    return drawn, folded, sums
+
+
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
 
 
@@ -101,6 +130,12 @@ def _next(s):
 def _uniform_open(s):
     """Uniform on (0, 1], 53 bits: its log is finite."""
     return float((_next(s) >> _U64(11)) + _U64(1)) * (1.0 / 9007199254740992.0)
+
+
+@numba.njit(inline="always", **_JIT)
+def _uniform(s):
+    """Uniform on [0, 1), 53 bits."""
+    return float(_next(s) >> _U64(11)) * (1.0 / 9007199254740992.0)
 
 
 @numba.njit(inline="always", **_JIT)
@@ -162,3 +197,38 @@ def _beta_fill(out, a, b, scale, s):
         if boost_b:
             y *= math.exp(math.log(_uniform_open(s)) * inv_b)
         out[i] = x / (x + y) * scale
+
+
+@numba.njit(**_JIT)
+def _matrices_fill(drawn, folded, sums, laws, scales, densities, folds, margin, s):
+    count, rows, cols = drawn.shape
+    zeroed = (rows + 1) // 2  # ceil(rows / 2) per column for SPARSE_NORMAL
+    order = np.empty(rows, dtype=np.int64)
+    column = np.empty(cols)
+    for i in range(count):
+        law, scale, density = laws[i], scales[i], densities[i]
+        for r in range(rows):
+            for c in range(cols):
+                if law == UNIFORM:
+                    z = 2.0 * _uniform(s) - 1.0
+                else:
+                    z = _normal(s)
+                    if law == TRUNCATED_NORMAL:
+                        while abs(z) > 2.0:
+                            z = _normal(s)
+                drawn[i, r, c] = z * scale if _uniform(s) < density else 0.0
+        if law == SPARSE_NORMAL:
+            for c in range(cols):  # the first ceil(rows / 2) rows of a random permutation (Fisher-Yates)
+                for r in range(rows):
+                    order[r] = r
+                for k in range(zeroed):
+                    j = k + min(np.intp(_uniform(s) * (rows - k)), rows - k - 1)
+                    order[k], order[j] = order[j], order[k]
+                    drawn[i, order[k], c] = 0.0
+        column[:] = 0.0
+        for r in range(rows):
+            for c in range(cols):
+                v = drawn[i, r, c] * folds[i]
+                folded[i, r, c] = v
+                column[c] += abs(v)
+        sums[i] = column.max() * margin if cols else 0.0

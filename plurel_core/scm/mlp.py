@@ -36,48 +36,31 @@ _UNIFORM_BOUND = {
 }
 
 
-def init_stack(kinds: list[str], a: int, b: int, rng: np.random.Generator, scale=None) -> np.ndarray:
-    """A (len(kinds), a, b) float32 stack, matrix i initialised by ``kinds[i]``, all normal-based
-    or all uniform; ``scale[i]`` (e.g. a mask's 1 / density) multiplies matrix i as well."""
-    factor = np.ones(len(kinds)) if scale is None else np.asarray(scale, dtype=np.float64)
-    if kinds[0] in _UNIFORM_BOUND:
-        bound = (np.array([_UNIFORM_BOUND[k](a, b) for k in kinds]) * factor).astype(np.float32)[:, None, None]
-        w = rng.random((len(kinds), a, b), dtype=np.float32)
-        w *= 2 * bound
-        w -= bound
-        return w
-    w = samplers.standard_normal(rng, (len(kinds), a, b), np.float32)  # 2.6x numpy's speed
-    _truncate_and_sparsify(w, kinds, rng)
-    w *= (np.array([_NORMAL_STD[k](a, b) for k in kinds]) * factor).astype(np.float32)[:, None, None]
-    return w
+_LAW = {
+    "kaiming_normal": samplers.NORMAL, "xavier_normal": samplers.NORMAL, "truncated_normal": samplers.TRUNCATED_NORMAL,
+    "sparse": samplers.SPARSE_NORMAL, "kaiming_uniform": samplers.UNIFORM, "xavier_uniform": samplers.UNIFORM,
+}
+_SCALE = {**_NORMAL_STD, **_UNIFORM_BOUND}  # the normal's std or the uniform's bound
 
 
-def _truncate_and_sparsify(z: np.ndarray, kinds: list[str], rng: np.random.Generator) -> None:
-    """In place on a stack of N(0, 1) matrices: truncated_normal ones redrawn until |z| <= 2,
-    sparse ones with ceil(rows / 2) random entries of each column set to zero."""
-    trunc = np.flatnonzero([k == "truncated_normal" for k in kinds])
-    if len(trunc):
-        zt = z[trunc]
-        bad = np.abs(zt) > 2.0
-        while bad.any():
-            zt[bad] = rng.standard_normal(int(bad.sum()), dtype=np.float32)
-            bad = np.abs(zt) > 2.0
-        z[trunc] = zt
-    sparse = np.flatnonzero([k == "sparse" for k in kinds])
-    if len(sparse):
-        _, a, b = z.shape
-        # Per column, a random permutation of the rows; its first ceil(a/2) rows are zeroed.
-        rows = np.argsort(rng.random((len(sparse), a, b), dtype=np.float32), axis=1)[:, :int(np.ceil(0.5 * a))]
-        zs = z[sparse]
-        np.put_along_axis(zs, rows, 0.0, axis=1)
-        z[sparse] = zs
+def init_stack(kinds: list[str], a: int, b: int, rng: np.random.Generator, densities=None, folds=None):
+    """A (len(kinds), a, b) float32 stack, matrix i initialised by ``kinds[i]``, then masked by
+    Bernoulli(``densities[i]``) and rescaled by 1 / density (no mask if None).
+
+    Returns the stack, the stack times ``folds[i]`` and the largest column sum of each folded
+    |W| (with a rounding margin), all from one compiled pass (``samplers.random_matrices``).
+    """
+    dens = np.ones(len(kinds)) if densities is None else np.asarray(densities, dtype=np.float64)
+    scales = np.array([_SCALE[k](a, b) for k in kinds]) / dens
+    return samplers.random_matrices([_LAW[k] for k in kinds], scales, dens,
+                                    np.ones(len(kinds)) if folds is None else folds, a, b, rng, _MARGIN)
 
 
 def init_weight(name: str, fan_rows: int, fan_cols: int, rng: np.random.Generator) -> np.ndarray:
     """A float32 (rows, cols) matrix initialised like torch.nn.init on a tensor of that shape."""
     if name not in _NORMAL_STD and name not in _UNIFORM_BOUND:
         raise ValueError(f"unknown initialisation {name!r}; allowed: {INITIALIZATIONS}")
-    return init_stack([name], fan_rows, fan_cols, rng)[0]
+    return init_stack([name], fan_rows, fan_cols, rng)[0][0]
 
 
 @dataclass
@@ -177,8 +160,8 @@ def make_mlps(
 
     Each MLP has the law of PLUREL_SPEC.md on its own; drawing them at once replaces thousands
     of small generator calls by a few large ones. The discrete and scalar choices come from one
-    uniform block; the matrices of each shape from one normal block (normal-based inits), one
-    uniform block (uniform inits) and one block for the Bernoulli(density) masks.
+    uniform block; the matrices of each shape, their Bernoulli(density) masks, folds and column
+    sums from one compiled pass.
     ``output_factors[i]`` (an edge weight) multiplies MLP i's output, folded into its last matrix.
     """
     if count == 0:
@@ -208,27 +191,13 @@ def make_mlps(
     folded: dict[tuple[int, int], np.ndarray] = {}
     sums_of: dict[tuple[int, int], float] = {}
     for (a, b), members in by_shape.items():
-        idx = np.array(members)
-        names = [inits_all[k] for k in init_ids[idx[:, 0], idx[:, 1]].tolist()]
-        is_uniform = np.array([n in _UNIFORM_BOUND for n in names])
-        # Normal-based and uniform inits are drawn as two separate stacks of matrices.
-        for part in (np.flatnonzero(~is_uniform), np.flatnonzero(is_uniform)):
-            if not len(part):
-                continue
-            kinds = [names[j] for j in part]
-            mlp_of, layer_of = idx[part, 0], idx[part, 1]
-            dens = densities[mlp_of, layer_of]
-            w = init_stack(kinds, a, b, rng, 1.0 / dens)  # the mask's 1/density rescale in the same multiply
-            keep = rng.random((len(part), a, b), dtype=np.float32)
-            w *= keep < dens.astype(np.float32)[:, None, None]
-            fold = fold_scales[mlp_of, layer_of]
-            fold = np.where(layer_of == layers[mlp_of] - 1, fold * factors[mlp_of], fold)
-            wf = w * fold.astype(np.float32)[:, None, None]
-            sums = column_sum(wf).tolist()
-            for j, key in enumerate(zip(mlp_of.tolist(), layer_of.tolist())):
-                drawn[key] = w[j]
-                folded[key] = wf[j]
-                sums_of[key] = sums[j]
+        mlp_of, layer_of = np.array(members).T
+        kinds = [inits_all[k] for k in init_ids[mlp_of, layer_of].tolist()]
+        fold = fold_scales[mlp_of, layer_of]
+        fold = np.where(layer_of == layers[mlp_of] - 1, fold * factors[mlp_of], fold)
+        w, wf, sums = init_stack(kinds, a, b, rng, densities[mlp_of, layer_of], fold)
+        for j, (key, total) in enumerate(zip(members, sums.tolist())):
+            drawn[key], folded[key], sums_of[key] = w[j], wf[j], total
 
     out = []
     for i, n_layers in enumerate(layers.tolist()):
