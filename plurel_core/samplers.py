@@ -55,7 +55,7 @@ _KI, _WI, _FI = _ziggurat_tables()
 
 def stream_state(rng: np.random.Generator) -> np.ndarray:
     """A fresh 256-bit xoshiro256++ state (never all zero) drawn from ``rng``."""
-    state = rng.integers(0, 2**64, size=4, dtype=np.uint64, endpoint=False)
+    state = rng.bit_generator.random_raw(4)
     if not state.any():
         state[0] = 1
     return state

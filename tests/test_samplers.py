@@ -64,10 +64,13 @@ def test_same_generator_same_draws_and_the_generator_advances():
 
 def test_stream_state_is_never_all_zero():
     class Zeros:
-        def integers(self, *args, **kwargs):
-            return np.zeros(4, dtype=np.uint64)
+        def random_raw(self, size):
+            return np.zeros(size, dtype=np.uint64)
 
-    assert samplers.stream_state(Zeros()).any()
+    class Generator:
+        bit_generator = Zeros()
+
+    assert samplers.stream_state(Generator()).any()
     assert samplers.stream_state(rng(0)).dtype == np.uint64
 
 
