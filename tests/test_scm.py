@@ -23,6 +23,7 @@ from plurel_core.scm.mlp import (
     AGGREGATIONS,
     CLAMP_HIDDEN,
     INITIALIZATIONS,
+    Aggregator,
     CategoricalDecoder,
     CategoricalEncoder,
     Mlp,
@@ -292,6 +293,30 @@ def test_encoders_and_decoders():
     nd = make_decoder(sp, "numerical", None, rng(6))
     v = nd(h)
     assert v.shape == (300,) and np.isfinite(v).all()
+
+
+@pytest.mark.parametrize("direct", [0, 3, 17, 40])
+def test_logsumexp_of_bounded_and_unbounded_inputs(direct):
+    # inputs with a bound <= 80 enter as a plain sum of e^x; the others (large, or -inf for a null
+    # reference) through the max shift, more than one group of 16 of them here
+    r = rng(direct)
+    bounded = [r.uniform(-80, 80, size=(50, 8)).astype(np.float32) for _ in range(direct)]
+    wide = [r.uniform(-1e4, 1e4, size=(50, 8)).astype(np.float32) for _ in range(20)]
+    wide[0][:5] = -np.inf
+    agg = Aggregator("logsumexp")
+    for x in bounded:
+        agg.add(x.copy(), owned=True, bound=80.0)
+    for x in wide:
+        agg.add(x)
+    expected = special.logsumexp(np.stack(bounded + wide).astype(np.float64), axis=0)
+    np.testing.assert_allclose(agg.result(), expected, rtol=1e-5, atol=1e-5)
+    only_bounded = Aggregator("logsumexp")
+    for x in bounded[:1] + bounded:
+        only_bounded.add(x.copy(), owned=True, bound=80.0)
+    if bounded:
+        np.testing.assert_allclose(only_bounded.result(),
+                                   special.logsumexp(np.stack(bounded[:1] + bounded).astype(np.float64), axis=0),
+                                   rtol=1e-5, atol=1e-5)
 
 
 def test_aggregations():

@@ -311,7 +311,7 @@ def propagate_scm(
                     x, bound = inputs[parent].rows(rows)  # already weighted by the edge weight
                     if bound > CLAMP_EMB:  # else the clamp provably changes nothing
                         np.clip(x, -CLAMP_EMB, CLAMP_EMB, out=x)
-                    aggregator.add(x, owned=True)
+                    aggregator.add(x, owned=True, bound=bound)
                 return aggregator.result() if half else None
 
             def fill(chunk_ids) -> None:
