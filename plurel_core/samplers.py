@@ -1,18 +1,16 @@
-"""Compiled samplers: standard normals and Beta variates from a xoshiro256++ stream.
+"""Compiled samplers: standard normals, Beta variates and random weight matrices.
 
 numpy's own samplers cost 7-8 ns per float32 normal and 12-13 ns per gamma variate on this
 machine, and a Beta cell costs two gammas: the node noise alone was a third of a database's
-CPU time. These kernels (numba, compiled once and cached on disk) draw the same laws exactly,
-with the classic algorithms, at about a third of the cost, and release the GIL so that the
-noise drawn ahead on a background thread runs beside the main thread:
+CPU time. These kernels (numba, compiled once and cached on disk) draw the same laws exactly
+and release the GIL, so that work drawn ahead on a background thread runs beside the main one:
 
 - the stream is xoshiro256++ (Blackman & Vigna 2019), its 256-bit state drawn from the
   caller's ``numpy.random.Generator``: no global state, and the same Generator gives the same
   draws in any process and thread;
-- normals by the 256-layer ziggurat of Marsaglia & Tsang (2000), with the exact tail;
-- Gamma(k >= 1) by Marsaglia & Tsang's squeeze-and-reject method; Gamma(k < 1) as
-  Gamma(k + 1) U^(1/k), an exact identity;
-- Beta(a, b) as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b), in float64;
+- normals by the 256-layer ziggurat of Marsaglia & Tsang (2000), with the exact tail (3 ns);
+- Beta(a, b) by rejection from a piecewise-constant envelope of its density, picked with an
+  alias table (about 3 ns; see ``beta``);
 - stacks of random matrices (the MLP weights): each of a law (normal, normal truncated to
   [-2, 2], normal with half of each column zeroed, uniform on [-1, 1)) and a scale, masked by
   Bernoulli(density), in one pass with the column sums the MLPs bound their outputs by.
@@ -64,17 +62,38 @@ def stream_state(rng: np.random.Generator) -> np.ndarray:
 def standard_normal(rng: np.random.Generator, shape, dtype=np.float64) -> np.ndarray:
     """N(0, 1) draws of ``shape`` (float32 or float64) from a stream seeded by ``rng``."""
     out = np.empty(int(np.prod(shape)), dtype=dtype)
-    _normal_fill(out, stream_state(rng))
+    _normal_fill(out, _state(stream_state(rng)))
     return out.reshape(shape)
 
 
 def beta(a: float, b: float, rng: np.random.Generator, shape, scale: float = 1.0) -> np.ndarray:
-    """``scale`` x Beta(a, b) draws of ``shape`` in float32, from a stream seeded by ``rng``."""
+    """``scale`` x Beta(a, b) draws of ``shape`` in float32, from a stream seeded by ``rng``.
+
+    Exact rejection sampling: [0, 1] is cut into ``BETA_BINS`` equal bins (plus geometric bins
+    towards an end where the density is unbounded, a < 1 or b < 1, and an end piece of width
+    ``BETA_EDGE`` there with an envelope C x^(a-1) sampled by inversion). Each bin's envelope is
+    the density's maximum over it: the log density has at most one critical point, so the
+    maximum and the minimum over a bin are at its ends or at that point (with a 1e-9 margin for
+    rounding). A piece is picked by a uniform slot of a table where each piece holds slots in
+    proportion to its envelope's area, a point uniformly inside it, and it is kept when u x
+    envelope falls below the bin's minimum (nearly always) or, after that, below the density.
+    """
     if not (a > 0 and b > 0):
         raise ValueError(f"Beta parameters must be positive, got a={a!r}, b={b!r}")
     out = np.empty(int(np.prod(shape)), dtype=np.float32)
-    _beta_fill(out, float(a), float(b), float(scale), stream_state(rng))
+    a, b = float(a), float(b)
+    _beta_fill(out, a, b, float(scale), *_beta_table(a, b), _state(stream_state(rng)))
     return out.reshape(shape)
+
+
+BETA_BINS = 256
+BETA_EDGE = 1e-6
+BETA_SLOT_BITS = 14
+BETA_SLOTS = 1 << BETA_SLOT_BITS  # at most ~700 pieces: under 5% of the slots go unused
+_LOW_MASK = (1 << (64 - BETA_SLOT_BITS)) - 1
+_LOW_UNIT = 2.0 ** -(64 - BETA_SLOT_BITS)
+_BETA_RATIO = 1.1  # geometric bins towards an unbounded end: the density changes < 10% across one
+_BIN, _LEFT_END, _RIGHT_END = 0, 1, 2
 
 
 # Laws of ``random_matrices``.
@@ -99,7 +118,7 @@ def random_matrices(laws, scales, densities, folds, rows: int, cols: int, rng: n
     sums = np.empty(count)
     _matrices_fill(drawn, folded, sums, laws, np.asarray(scales, dtype=np.float64),
                    np.asarray(densities, dtype=np.float64), np.asarray(folds, dtype=np.float32),
-                   float(margin), stream_state(rng))
+                   float(margin), _state(stream_state(rng)))
     return drawn, folded, sums
 
 
@@ -112,9 +131,10 @@ def _rotl(x, k):
 
 
 @numba.njit(inline="always", **_JIT)
-def _next(s):
-    """xoshiro256++: the next 64 random bits; ``s`` (4 uint64) advances in place."""
-    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+def _next(st):
+    """xoshiro256++: the next 64 random bits and the next state. The state is a tuple, so that
+    the kernels keep it in registers (an array state costs a store and a load per draw, 2x)."""
+    s0, s1, s2, s3 = st
     result = _rotl(s0 + s3, 23) + s0
     t = s1 << _U64(17)
     s2 ^= s0
@@ -122,85 +142,166 @@ def _next(s):
     s1 ^= s2
     s0 ^= s3
     s2 ^= t
-    s[0], s[1], s[2], s[3] = s0, s1, s2, _rotl(s3, 45)
-    return result
+    return result, (s0, s1, s2, _rotl(s3, 45))
 
 
 @numba.njit(inline="always", **_JIT)
-def _uniform_open(s):
+def _to_unit(bits53):
+    return float(np.int64(bits53)) * (1.0 / 9007199254740992.0)
+
+
+@numba.njit(inline="always", **_JIT)
+def _uniform_open(st):
     """Uniform on (0, 1], 53 bits: its log is finite."""
-    return float((_next(s) >> _U64(11)) + _U64(1)) * (1.0 / 9007199254740992.0)
+    r, st = _next(st)
+    return _to_unit((r >> _U64(11)) + _U64(1)), st
 
 
 @numba.njit(inline="always", **_JIT)
-def _uniform(s):
+def _uniform(st):
     """Uniform on [0, 1), 53 bits."""
-    return float(_next(s) >> _U64(11)) * (1.0 / 9007199254740992.0)
+    r, st = _next(st)
+    return _to_unit(r >> _U64(11)), st
 
 
 @numba.njit(inline="always", **_JIT)
-def _normal(s):
+def _normal(st):
     while True:
-        r = _next(s)
+        r, st = _next(st)
         idx = np.intp(r & _U64(0xFF))
         negative = (r >> _U64(8)) & _U64(1)
         j = r >> _U64(12)
-        x = float(j) * _WI[idx]
+        x = float(np.int64(j)) * _WI[idx]
         if j < _KI[idx]:
-            return -x if negative else x
+            return (-x if negative else x), st
         if idx == 0:  # the tail beyond R, by Marsaglia's exponential rejection
             while True:
-                xx = -math.log(_uniform_open(s)) / _ZIG_R
-                yy = -math.log(_uniform_open(s))
+                u, st = _uniform_open(st)
+                xx = -math.log(u) / _ZIG_R
+                u, st = _uniform_open(st)
+                yy = -math.log(u)
                 if yy + yy > xx * xx:
-                    return -(_ZIG_R + xx) if negative else _ZIG_R + xx
-        if _FI[idx] + (1.0 - _uniform_open(s)) * (_FI[idx - 1] - _FI[idx]) < math.exp(-0.5 * x * x):
-            return -x if negative else x
+                    return (-(_ZIG_R + xx) if negative else _ZIG_R + xx), st
+        u, st = _uniform_open(st)
+        if _FI[idx] + (1.0 - u) * (_FI[idx - 1] - _FI[idx]) < math.exp(-0.5 * x * x):
+            return (-x if negative else x), st
+
+
+def _state(state: np.ndarray):
+    return tuple(_U64(v) for v in state)
+
+
+@numba.njit(**_JIT)
+def _normal_fill(out, st):
+    for i in range(out.size):
+        out[i], st = _normal(st)
 
 
 @numba.njit(inline="always", **_JIT)
-def _gamma_at_least_one(s, d, c):
-    """Marsaglia & Tsang: Gamma(d + 1/3) for d = k - 1/3, c = 1 / sqrt(9 d), k >= 1."""
-    while True:
-        x = _normal(s)
-        v = 1.0 + c * x
-        if v <= 0.0:
-            continue
-        v = v * v * v
-        u = _uniform_open(s)
-        x2 = x * x
-        if u < 1.0 - 0.0331 * x2 * x2:
-            return d * v
-        if math.log(u) < 0.5 * x2 + d * (1.0 - v + math.log(v)):
-            return d * v
+def _log_density(x, a, b):
+    """log of x^(a-1) (1-x)^(b-1), the unnormalised Beta density (a term with exponent 0 is 0)."""
+    v = 0.0
+    if a != 1.0:
+        v += (a - 1.0) * math.log(x)
+    if b != 1.0:
+        v += (b - 1.0) * math.log1p(-x)
+    return v
 
 
 @numba.njit(**_JIT)
-def _normal_fill(out, s):
+def _beta_table(a, b):
+    """The pieces of ``beta``'s envelope (kind, left end, width, envelope height, squeeze) and
+    the slot table that picks a piece with probability proportional to its envelope area."""
+    left, right = a < 1.0, b < 1.0
+    lo = BETA_EDGE if left else 0.0
+    hi = 1.0 - BETA_EDGE if right else 1.0
+    geometric = BETA_EDGE * _BETA_RATIO ** np.arange(1, math.ceil(math.log(1.0 / (BETA_BINS * BETA_EDGE))
+                                                                   / math.log(_BETA_RATIO)))
+    n_geo = len(geometric)
+    points = np.empty(BETA_BINS + 1 + n_geo * (left + right))
+    points[:BETA_BINS + 1] = np.minimum(np.maximum(np.arange(BETA_BINS + 1) / BETA_BINS, lo), hi)
+    at = BETA_BINS + 1
+    if left:
+        points[at:at + n_geo] = geometric
+        at += n_geo
+    if right:
+        points[at:at + n_geo] = 1.0 - geometric
+    grid = np.unique(points)
+    bins = len(grid) - 1
+    count = bins + left + right
+    kind = np.zeros(count, dtype=np.int64)
+    start = np.zeros(count)
+    width = np.zeros(count)
+    log_top = np.zeros(count)
+    log_low = np.zeros(count)
+    critical = (a - 1.0) / (a + b - 2.0) if (a - 1.0) * (b - 1.0) > 0.0 else -1.0
+    log_f = np.empty(len(grid))
+    for i in range(len(grid)):
+        log_f[i] = _log_density(grid[i], a, b)
+    for p in range(bins):
+        start[p], width[p] = grid[p], grid[p + 1] - grid[p]
+        log_top[p], log_low[p] = max(log_f[p], log_f[p + 1]), min(log_f[p], log_f[p + 1])
+        if grid[p] < critical < grid[p + 1]:
+            fc = _log_density(critical, a, b)
+            log_top[p], log_low[p] = max(log_top[p], fc), min(log_low[p], fc)
+    shift = log_top[:bins].max()
+    top = np.exp(log_top - shift) * (1.0 + 1e-9)
+    low = np.exp(log_low - shift) * (1.0 - 1e-9)
+    area = top * width
+    p = bins
+    # End piece (0, e] for a < 1: envelope C x^(a-1), C and the squeeze bounding (1-x)^(b-1) there;
+    # likewise [1 - e, 1) for b < 1.
+    for end, k, exponent, other in ((left, _LEFT_END, a, b), (right, _RIGHT_END, b, a)):
+        if end:
+            edge = (1.0 - BETA_EDGE) ** (other - 1.0)
+            kind[p] = k
+            top[p], low[p] = max(1.0, edge) * (1.0 + 1e-9), min(1.0, edge) * (1.0 - 1e-9)
+            area[p] = top[p] * math.exp(exponent * math.log(BETA_EDGE) - shift) / exponent
+            p += 1
+    # Piece p gets ceil(area / unit) of the 2^k slots, its envelope raised to exactly that area
+    # (still above the density); the slots left over reject. A uniform slot then picks a piece
+    # with no coin flip: the alias method's coin is a branch the CPU mispredicts half the time.
+    unit = area.sum() / (BETA_SLOTS - count)
+    slots = np.full(BETA_SLOTS, -1, dtype=np.int32)
+    used = 0
+    for p in range(count):
+        c = math.ceil(area[p] / unit)
+        if c:
+            top[p] *= c * unit / area[p]
+        slots[used:used + c] = p
+        used += c
+    return kind, start, width, top, low, shift, slots
+
+
+@numba.njit(**_JIT)
+def _beta_fill(out, a, b, scale, kind, start, width, top, low, shift, slots, st):
     for i in range(out.size):
-        out[i] = _normal(s)
+        while True:
+            r, st = _next(st)
+            p = slots[r >> _U64(64 - BETA_SLOT_BITS)]
+            if p < 0:
+                continue
+            u_in = float(np.int64((r & _U64(_LOW_MASK)) + _U64(1))) * _LOW_UNIT  # (0, 1]: the place in the piece
+            v, st = _uniform(st)
+            v *= top[p]  # uniform under the envelope
+            if kind[p] == _BIN:
+                x = start[p] + width[p] * u_in
+                if v <= low[p] or v <= math.exp(_log_density(x, a, b) - shift):
+                    break
+            elif kind[p] == _LEFT_END:  # x = e U^(1/a) has density ~ x^(a-1) on (0, e]
+                x = BETA_EDGE * math.exp(math.log(u_in) / a)
+                if v <= low[p] or (b != 1.0 and v <= math.exp((b - 1.0) * math.log1p(-x))):
+                    break
+            else:
+                y = BETA_EDGE * math.exp(math.log(u_in) / b)
+                x = 1.0 - y
+                if v <= low[p] or (a != 1.0 and v <= math.exp((a - 1.0) * math.log1p(-y))):
+                    break
+        out[i] = x * scale
 
 
 @numba.njit(**_JIT)
-def _beta_fill(out, a, b, scale, s):
-    # Gamma(k < 1) = Gamma(k + 1) U^(1/k): the boost is decided once, outside the loop.
-    boost_a, boost_b = a < 1.0, b < 1.0
-    da = (a + 1.0 if boost_a else a) - 1.0 / 3.0
-    db = (b + 1.0 if boost_b else b) - 1.0 / 3.0
-    ca, cb = 1.0 / math.sqrt(9.0 * da), 1.0 / math.sqrt(9.0 * db)
-    inv_a, inv_b = 1.0 / a, 1.0 / b
-    for i in range(out.size):
-        x = _gamma_at_least_one(s, da, ca)
-        if boost_a:
-            x *= math.exp(math.log(_uniform_open(s)) * inv_a)
-        y = _gamma_at_least_one(s, db, cb)
-        if boost_b:
-            y *= math.exp(math.log(_uniform_open(s)) * inv_b)
-        out[i] = x / (x + y) * scale
-
-
-@numba.njit(**_JIT)
-def _matrices_fill(drawn, folded, sums, laws, scales, densities, folds, margin, s):
+def _matrices_fill(drawn, folded, sums, laws, scales, densities, folds, margin, st):
     count, rows, cols = drawn.shape
     zeroed = (rows + 1) // 2  # ceil(rows / 2) per column for SPARSE_NORMAL
     order = np.empty(rows, dtype=np.int64)
@@ -210,19 +311,22 @@ def _matrices_fill(drawn, folded, sums, laws, scales, densities, folds, margin, 
         for r in range(rows):
             for c in range(cols):
                 if law == UNIFORM:
-                    z = 2.0 * _uniform(s) - 1.0
+                    z, st = _uniform(st)
+                    z = 2.0 * z - 1.0
                 else:
-                    z = _normal(s)
+                    z, st = _normal(st)
                     if law == TRUNCATED_NORMAL:
                         while abs(z) > 2.0:
-                            z = _normal(s)
-                drawn[i, r, c] = z * scale if _uniform(s) < density else 0.0
+                            z, st = _normal(st)
+                keep, st = _uniform(st)
+                drawn[i, r, c] = z * scale if keep < density else 0.0
         if law == SPARSE_NORMAL:
             for c in range(cols):  # the first ceil(rows / 2) rows of a random permutation (Fisher-Yates)
                 for r in range(rows):
                     order[r] = r
                 for k in range(zeroed):
-                    j = k + min(np.intp(_uniform(s) * (rows - k)), rows - k - 1)
+                    u, st = _uniform(st)
+                    j = k + min(np.intp(u * (rows - k)), rows - k - 1)
                     order[k], order[j] = order[j], order[k]
                     drawn[i, order[k], c] = 0.0
         column[:] = 0.0

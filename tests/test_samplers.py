@@ -39,11 +39,37 @@ def test_normals_float32_and_shape():
 
 @pytest.mark.parametrize("a,b", [(2.0, 3.0), (0.5, 0.5), (0.6, 4.0), (5.0, 0.7), (1.0, 1.0), (4.5, 4.9)])
 def test_beta_follows_its_law(a, b):
-    # below 1 a gamma comes from Gamma(k + 1) U^(1/k): (0.5, 0.5), (0.6, 4) and (5, 0.7) take that path
+    # below 1 the density is unbounded at an end: (0.5, 0.5), (0.6, 4) and (5, 0.7) use the end pieces
     x = samplers.beta(a, b, rng(6), (1_000_000,)).astype(np.float64)
     assert x.min() >= 0 and x.max() <= 1
     assert stats.kstest(x, stats.beta(a, b).cdf).pvalue > 0.001
     assert x.mean() == pytest.approx(a / (a + b), abs=0.002)
+
+
+@pytest.mark.parametrize("a,b", [(0.01, 100.0), (100.0, 0.01), (0.05, 0.05), (100.0, 100.0), (0.7, 1.3)])
+def test_beta_at_the_ends_of_the_allowed_range(a, b):
+    # float32 rounds much of the mass to exactly 0 or 1 here: compare with numpy's sampler, rounded alike
+    x = samplers.beta(a, b, rng(12), (300_000,)).astype(np.float64)
+    y = rng(13).beta(a, b, 300_000).astype(np.float32).astype(np.float64)
+    assert stats.ks_2samp(x, y).pvalue > 0.001
+    assert abs((x == 0).mean() - (y == 0).mean()) < 0.005 and abs((x == 1).mean() - (y == 1).mean()) < 0.005
+
+
+def test_beta_envelope_dominates_the_density():
+    # the sampler is exact only if every piece's envelope lies above the density inside it
+    for a, b in [(0.5, 0.5), (2.5, 1.5), (0.6, 4.0), (5.0, 0.7), (1.0, 1.0), (40.0, 3.0)]:
+        kind, start, width, top, low, shift, slots = samplers._beta_table(a, b)
+        bins = kind == samplers._BIN
+        x = start[bins][:, None] + width[bins][:, None] * np.linspace(0, 1, 41)[None, :]
+        with np.errstate(divide="ignore"):
+            log_f = (a - 1) * np.log(x) if a != 1 else 0.0
+            log_f = log_f + ((b - 1) * np.log1p(-x) if b != 1 else 0.0)
+        f = np.exp(log_f - shift)
+        assert np.all(f <= top[bins][:, None]) and np.all(f >= low[bins][:, None])
+        counts = np.bincount(slots[slots >= 0], minlength=len(kind))
+        area = top * np.where(bins, width, 0.0)
+        np.testing.assert_allclose(area[bins] / area[bins].sum(), counts[bins] / counts[bins].sum(), rtol=1e-9)
+        assert (slots < 0).mean() < 0.05
 
 
 def test_beta_scale_dtype_and_bad_parameters():
