@@ -386,9 +386,10 @@ class Aggregator:
     result joins the next group), the other modes fold each input in as it arrives. An input added
     with ``owned=True`` may become the accumulator and be changed in place.
 
-    An input added with a ``bound`` of at most ``DIRECT_BOUND`` enters a logsumexp as e^x into a
-    plain sum: there e^x lies within [e^-80, e^80] (normal float32 numbers, no overflow below
-    6000 inputs), so no shift is needed and two passes replace four. The rest are max-shifted.
+    An input whose ``bound`` (or else its actual largest magnitude) is at most
+    ``DIRECT_BOUND`` enters a logsumexp as e^x into a plain sum: there e^x lies within
+    [e^-80, e^80] (normal float32 numbers, no overflow below 6000 inputs), so no shift is needed
+    and two passes replace four. The rest are max-shifted.
     """
 
     GROUP = 16
@@ -404,6 +405,8 @@ class Aggregator:
 
     def add(self, x: np.ndarray, owned: bool = False, bound: float = math.inf) -> None:
         if self.mode == "logsumexp":
+            if bound > self.DIRECT_BOUND and x.size:
+                bound = max(float(x.max()), -float(x.min()))  # two reductions save two passes of four
             if bound <= self.DIRECT_BOUND:
                 e = np.exp(x, out=x if owned else None)
                 if self._exp_sum is None:
