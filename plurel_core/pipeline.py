@@ -282,17 +282,7 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
     lo, hi, val, test = _time_span(cfg, seed)
     timings["stage1"] = time.perf_counter() - t0
 
-    t1 = time.perf_counter()
-    links, rows, notes = _stage2(cfg, seed, sized)
-    timings["stage2"] = time.perf_counter() - t1
-
-    t2 = time.perf_counter()
     schema_ = sized.schema
-    raw: dict[str, dict[str, np.ndarray]] = {}
-    raw_kinds: dict[str, dict[str, tuple[str, int | None]]] = {}
-    scm_traces = {}
-    labels_of: dict[str, dict[str, tuple]] = {}
-
     scm_columns = {name: _scm_columns(t, cfg, seed) for name, t in schema_.tables.items()}
 
     def foreign_parents(t: TableSpec) -> list[str]:
@@ -301,20 +291,8 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
     def build(name: str):
         t = schema_.tables[name]
         kinds = [[(c.kind, c.k) for c in scm_columns[parent][0]] for parent in foreign_parents(t)]
-        return build_scm(name, scm_columns[name][0], rows[name], t.kind == "activity", kinds, cfg,
+        return build_scm(name, scm_columns[name][0], t.kind == "activity", kinds, cfg,
                          streams.stream(seed, streams.SCM, t.node_id))
-
-    def one_table(name: str):
-        t = schema_.tables[name]
-        cols, labels = scm_columns[name]
-        foreign = []
-        for fk in t.fkeys:
-            if fk.deferred or fk.parent == name:
-                continue
-            pcols = [(c, raw[fk.parent][c], *raw_kinds[fk.parent][c]) for c in raw[fk.parent]]
-            foreign.append(ForeignInput(fk.parent, links[f"{name}.{fk.column}"].parent_index, pcols))
-        values, trace = propagate_scm(builds.take(name), foreign, cfg, threads=threads)
-        return name, cols, labels, values, trace
 
     # Measured on 2 cores (paper seeds 0-9, median): background threads that build the next
     # tables' SCMs and draw the nodes' Beta noise while the main thread evaluates MLPs, plus a
@@ -326,12 +304,34 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
         threads = min(os.cpu_count() or 1, 4) if cells >= BACKGROUND_FROM_CELLS else 1
     workers = threads if cells >= PARALLEL_FROM_CELLS else 1
     # Largest tables first within a generation so the pool stays busy; results are keyed, never
-    # order-dependent. SCMs are built (graphs and MLPs: the stream's draws) a table ahead on a
-    # background thread while the current table propagates.
-    table_order = [sorted(generation, key=lambda n: -rows[n] * max(1, len(schema_.tables[n].features)))
+    # order-dependent. SCMs need no links and no values (graphs and MLPs: the stream's draws), so
+    # they are built ahead on a background thread from stage 2 on, while earlier tables propagate.
+    table_order = [sorted(generation, key=lambda n: -sized.rows[n] * max(1, len(schema_.tables[n].features)))
                    for generation in schema_.generation_order()]
     with Prefetcher([n for generation in table_order for n in generation], build, ahead=BUILD_AHEAD,
                     background=threads > 1) as builds, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        t1 = time.perf_counter()
+        links, rows, notes = _stage2(cfg, seed, sized)
+        timings["stage2"] = time.perf_counter() - t1
+
+        t2 = time.perf_counter()
+        raw: dict[str, dict[str, np.ndarray]] = {}
+        raw_kinds: dict[str, dict[str, tuple[str, int | None]]] = {}
+        scm_traces = {}
+        labels_of: dict[str, dict[str, tuple]] = {}
+
+        def one_table(name: str):
+            t = schema_.tables[name]
+            cols, labels = scm_columns[name]
+            foreign = []
+            for fk in t.fkeys:
+                if fk.deferred or fk.parent == name:
+                    continue
+                pcols = [(c, raw[fk.parent][c], *raw_kinds[fk.parent][c]) for c in raw[fk.parent]]
+                foreign.append(ForeignInput(fk.parent, links[f"{name}.{fk.column}"].parent_index, pcols))
+            values, trace = propagate_scm(builds.take(name), rows[name], foreign, cfg, threads=threads)
+            return name, cols, labels, values, trace
+
         for ordered in table_order:
             results = list(pool.map(one_table, ordered)) if workers > 1 else [one_table(n) for n in ordered]
             for name, cols, labels, values, trace in results:

@@ -76,9 +76,11 @@ def _combine(a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
 
 
 def row_chunks(n: int) -> list[slice]:
-    """As few equal chunks as hold at most ``CHUNK_ROWS`` rows each (one for n = 0); they
-    depend on ``n`` alone. Equal sizes keep two threads sharing a table's chunks busy alike."""
+    """Equal chunks of at most ``CHUNK_ROWS`` rows, as few as that allows but an even number
+    from two on (one for n = 0); they depend on ``n`` alone. Equal sizes and an even count let
+    two threads sharing a table's chunks finish together."""
     count = max(math.ceil(n / CHUNK_ROWS), 1)
+    count += count % 2 if count > 1 else 0
     bounds = [round(i * n / count) for i in range(count + 1)]
     return [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
@@ -138,7 +140,6 @@ class BuiltScm:
 
     table: str
     columns: list[ScmColumn]
-    n: int
     activity: bool
     graph: nx.DiGraph
     dag_params: dict
@@ -167,13 +168,12 @@ def run_scm(
     thread encodes half of each node's parents. The values do not depend on it.
     """
     kinds = [[(kind, k) for _, _, kind, k in fi.columns] for fi in foreign]
-    return propagate_scm(build_scm(table, columns, n, activity, kinds, cfg, rng), foreign, cfg, threads)
+    return propagate_scm(build_scm(table, columns, activity, kinds, cfg, rng), n, foreign, cfg, threads)
 
 
 def build_scm(
     table: str,
     columns: list[ScmColumn],
-    n: int,
     activity: bool,
     foreign_kinds: list[list[tuple[str, int | None]]],
     cfg,
@@ -234,19 +234,19 @@ def build_scm(
         g.edges[e]["encoder_activations"] = enc.activation_names
     enc_kinds = [[("numerical" if lazy else kind, k) for kind, k in fk] for fk in foreign_kinds]
     foreign_encoders = [make_encoders(sp, fk, rng) if fk else [] for fk in enc_kinds]
-    return BuiltScm(table, columns, n, activity, g, dag.params, layout, mode, q, node_col, node_seed,
+    return BuiltScm(table, columns, activity, g, dag.params, layout, mode, q, node_col, node_seed,
                     foreign_encoders, rng)
 
 
 def propagate_scm(
-    built: BuiltScm, foreign: list[ForeignInput], cfg, threads: int = 1,
+    built: BuiltScm, n: int, foreign: list[ForeignInput], cfg, threads: int = 1,
 ) -> tuple[dict[str, np.ndarray], ScmTrace]:
-    """Propagate a built SCM over all rows: the values of its columns, and its trace.
+    """Propagate a built SCM over ``n`` rows: the values of its columns, and its trace.
 
     ``foreign`` holds the parent tables' values, in the order of ``build_scm``'s kinds.
     """
     sp = cfg.scm
-    g, n, activity, node_seed = built.graph, built.n, built.activity, built.node_seed
+    g, activity, node_seed = built.graph, built.activity, built.node_seed
     lazy = built.mode == "type_lazy"
     # Each node draws its source values and noise from its own streams, so with threads the
     # noise of later nodes is drawn on a background thread while this one computes, and the
