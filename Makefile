@@ -13,6 +13,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -c "from plurel_core import samplers; samplers.warm_up()"  # numba kernels, compiled once into their disk cache
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -336,3 +336,16 @@ def _matrices_fill(drawn, folded, sums, laws, scales, densities, folds, margin, 
                 folded[i, r, c] = v
                 column[c] += abs(v)
         sums[i] = column.max() * margin if cols else 0.0
+
+
+def warm_up() -> None:
+    """Compile every kernel now (numba caches them on disk, so later processes load them).
+
+    ``make install`` calls this, so that the first database a fresh install makes does not wait
+    about five seconds for the compiler.
+    """
+    rng = np.random.default_rng(0)
+    standard_normal(rng, (2,), np.float32)
+    standard_normal(rng, (2,))
+    beta(0.5, 2.0, rng, (2,))
+    random_matrices([NORMAL, UNIFORM], [1.0, 1.0], [1.0, 0.5], [1.0, 2.0], 2, 2, rng)

@@ -128,3 +128,10 @@ def test_random_matrices_laws_masks_folds_and_sums():
     assert stats.kstest(kept, stats.uniform(-3.0, 6.0).cdf).pvalue > 0.001
     np.testing.assert_array_equal(folded, drawn * np.float32(folds)[:, None, None])
     np.testing.assert_allclose(sums, np.abs(folded.astype(np.float64)).sum(axis=1).max(axis=1) * 1.5, rtol=1e-12)
+
+
+def test_warm_up_compiles_every_kernel():
+    samplers.warm_up()
+    kernels = [samplers._normal_fill, samplers._beta_table, samplers._beta_fill, samplers._matrices_fill]
+    assert all(kernel.signatures for kernel in kernels)
+    assert {str(sig[0].dtype) for sig in samplers._normal_fill.signatures} >= {"float32", "float64"}
