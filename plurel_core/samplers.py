@@ -89,7 +89,7 @@ def beta(a: float, b: float, rng: np.random.Generator, shape, scale: float = 1.0
 BETA_BINS = 256
 BETA_EDGE = 1e-6
 BETA_SLOT_BITS = 14
-BETA_SLOTS = 1 << BETA_SLOT_BITS  # at most ~700 pieces: under 5% of the slots go unused
+BETA_SLOTS = 1 << BETA_SLOT_BITS  # at most 430 pieces: under 3% of the slots go unused (reject)
 _LOW_MASK = (1 << (64 - BETA_SLOT_BITS)) - 1
 _LOW_UNIT = 2.0 ** -(64 - BETA_SLOT_BITS)
 _BETA_RATIO = 1.1  # geometric bins towards an unbounded end: the density changes < 10% across one
@@ -261,7 +261,7 @@ def _beta_table(a, b):
     # Piece p gets ceil(area / unit) of the 2^k slots, its envelope raised to exactly that area
     # (still above the density); the slots left over reject. A uniform slot then picks a piece
     # with no coin flip: the alias method's coin is a branch the CPU mispredicts half the time.
-    unit = area.sum() / (BETA_SLOTS - count)
+    unit = area.sum() / (BETA_SLOTS - count - 1)  # one slot to spare for rounding: the ceilings always fit
     slots = np.full(BETA_SLOTS, -1, dtype=np.int32)
     used = 0
     for p in range(count):
