@@ -296,12 +296,14 @@ def test_encoders_and_decoders():
 
 
 @pytest.mark.parametrize("direct", [0, 3, 17, 40])
-def test_logsumexp_of_bounded_and_unbounded_inputs(direct):
+@pytest.mark.parametrize("wide_range", [(-1e4, 1e4), (-1e4, -100.0), (80.5, 90.0)])
+def test_logsumexp_of_bounded_and_unbounded_inputs(direct, wide_range):
     # inputs with a bound <= 80 enter as a plain sum of e^x; the others (large, or -inf for a null
-    # reference) through the max shift, more than one group of 16 of them here
+    # reference) through the max shift, more than one group of 16 of them here, and are then
+    # combined with that sum (far below it, far above it, or near it)
     r = rng(direct)
     bounded = [r.uniform(-80, 80, size=(50, 8)).astype(np.float32) for _ in range(direct)]
-    wide = [r.uniform(-1e4, 1e4, size=(50, 8)).astype(np.float32) for _ in range(20)]
+    wide = [r.uniform(*wide_range, size=(50, 8)).astype(np.float32) for _ in range(20)]
     wide[0][:5] = -np.inf
     agg = Aggregator("logsumexp")
     for x in bounded:

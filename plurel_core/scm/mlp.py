@@ -379,6 +379,31 @@ def logsumexp(arrays: list[np.ndarray]) -> np.ndarray:
     return acc
 
 
+def _log_of_sum(exp_sum: np.ndarray, wide: list[np.ndarray]) -> np.ndarray:
+    """log(exp_sum + sum of e^w over ``wide``), in place of ``exp_sum`` (which lies in [e^-80, 6000 e^80]).
+
+    Shifted by s = max(0, max w) elementwise: each e^(w - s) <= 1, and exp_sum e^-s <= exp_sum, so
+    nothing overflows, and the sum is at least e^-80 (s = 0) or 1 (the largest w = s).
+    """
+    if not wide:
+        return np.log(exp_sum, out=exp_sum)
+    shift = wide[0].copy()
+    for w in wide[1:]:
+        np.maximum(shift, w, out=shift)
+    np.maximum(shift, np.float32(0.0), out=shift)
+    with np.errstate(under="ignore"):
+        tmp = np.negative(shift)
+        np.exp(tmp, out=tmp)
+        exp_sum *= tmp
+        for w in wide:
+            np.subtract(w, shift, out=tmp)
+            np.exp(tmp, out=tmp)
+            exp_sum += tmp
+    np.log(exp_sum, out=exp_sum)
+    exp_sum += shift
+    return exp_sum
+
+
 class Aggregator:
     """The elementwise sum / max / product / logsumexp of arrays added one at a time.
 
@@ -433,8 +458,9 @@ class Aggregator:
 
     def result(self) -> np.ndarray:
         if self._exp_sum is not None:
-            self._pending.append(np.log(self._exp_sum, out=self._exp_sum))
-            self._exp_sum = None
+            wide = self._pending if self._acc is None else [self._acc, *self._pending]
+            self._acc = _log_of_sum(self._exp_sum, wide)
+            self._exp_sum, self._pending = None, []
         if self._pending:
             self._reduce()
         if self._acc is None:
