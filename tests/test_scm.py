@@ -668,3 +668,18 @@ def test_relevant_nodes_are_the_columns_and_their_ancestors():
         cols = set(r.choice(25, size=4, replace=False).tolist())
         brute = {v for v in g if any(v == c or nx.has_path(g, v, c) for c in cols)}
         assert relevant_nodes(g, cols) == brute
+
+
+def test_distinct_values_finds_repeats_and_skips_continuous_columns():
+    from plurel_core.scm.mlp import distinct_values
+
+    r = rng(21)
+    saturated = np.clip(r.normal(size=50_000), -0.5, 0.5).astype(np.float32)  # 62% of rows at ±0.5
+    saturated[:20_000] = np.round(saturated[:20_000], 2)
+    uniq, inverse = distinct_values(saturated)
+    assert len(uniq) * 2 <= len(saturated)
+    np.testing.assert_array_equal(uniq[inverse], saturated)
+    assert distinct_values(r.normal(size=50_000).astype(np.float32)) is None  # decided by the probe alone
+    assert distinct_values(r.normal(size=3000).astype(np.float32)) is None  # small: the full check
+    few = r.integers(0, 7, size=3000).astype(np.float32)
+    assert len(distinct_values(few)[0]) == 7
