@@ -364,26 +364,38 @@ def _by_kind(sp, kinds, rng, weights, numerical, categorical) -> list:
     return out
 
 
+def _maximum(arrays: list[np.ndarray]) -> np.ndarray:
+    """Their elementwise maximum, in a new array."""
+    m = arrays[0].copy()
+    for a in arrays[1:]:
+        np.maximum(m, a, out=m)
+    return m
+
+
+def _add_shifted_exps(acc: np.ndarray, arrays: list[np.ndarray], shift: np.ndarray) -> np.ndarray:
+    """``acc`` += the sum of e^(a - shift) over ``arrays``, in place."""
+    tmp = np.empty_like(acc)
+    for a in arrays:
+        np.subtract(a, shift, out=tmp)
+        np.exp(tmp, out=tmp)
+        acc += tmp
+    return acc
+
+
 def logsumexp(arrays: list[np.ndarray]) -> np.ndarray:
     """Elementwise log(sum(exp)) of several arrays, shifted by their maximum (one exp per element).
 
     ``np.logaddexp`` costs an exp and a log1p per pair and is ~10x slower. Elements where every
     input is -inf (a null reference's identity) stay -inf.
     """
-    m = arrays[0].copy()
-    for a in arrays[1:]:
-        np.maximum(m, a, out=m)
+    m = _maximum(arrays)
     if len(arrays) == 1:
         return m
     shift = m if np.isfinite(m).all() else np.where(np.isfinite(m), m, np.float32(0.0))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         acc = np.subtract(arrays[0], shift)
         np.exp(acc, out=acc)
-        tmp = np.empty_like(acc)
-        for a in arrays[1:]:
-            np.subtract(a, shift, out=tmp)
-            np.exp(tmp, out=tmp)
-            acc += tmp
+        _add_shifted_exps(acc, arrays[1:], shift)
         np.log(acc, out=acc)
         acc += shift
     return acc
@@ -397,18 +409,11 @@ def _log_of_sum(exp_sum: np.ndarray, wide: list[np.ndarray]) -> np.ndarray:
     """
     if not wide:
         return np.log(exp_sum, out=exp_sum)
-    shift = wide[0].copy()
-    for w in wide[1:]:
-        np.maximum(shift, w, out=shift)
+    shift = _maximum(wide)
     np.maximum(shift, np.float32(0.0), out=shift)
     with np.errstate(under="ignore"):
-        tmp = np.negative(shift)
-        np.exp(tmp, out=tmp)
-        exp_sum *= tmp
-        for w in wide:
-            np.subtract(w, shift, out=tmp)
-            np.exp(tmp, out=tmp)
-            exp_sum += tmp
+        exp_sum *= np.exp(-shift)
+        _add_shifted_exps(exp_sum, wide, shift)
     np.log(exp_sum, out=exp_sum)
     exp_sum += shift
     return exp_sum
