@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+KERNELS := $(VENV)/.kernels
 PORT ?= 8501
 
 .PHONY: install run test lint bench chromium clean
@@ -13,10 +14,15 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	$(BIN)/python -c "from plurel_core import samplers; samplers.warm_up()"  # numba kernels, compiled once into their disk cache
 	touch $(STAMP)
 
-install: $(STAMP)
+# The numba kernels, compiled into their disk cache once per change of their source, so that no
+# first database waits ~7 s for the compiler.
+$(KERNELS): plurel_core/samplers.py $(STAMP)
+	$(BIN)/python -c "from plurel_core import samplers; samplers.warm_up()"
+	touch $(KERNELS)
+
+install: $(STAMP) $(KERNELS)
 
 run: install
 	$(BIN)/streamlit run app.py --server.headless true --server.port $(PORT) --server.address 0.0.0.0
