@@ -83,13 +83,15 @@ class Mlp:
     output_factor: float = 1.0
     folded: list[np.ndarray] | None = field(default=None, repr=False)  # computed unless given
     column_sums: list[float] | None = field(default=None, repr=False)  # of the folded |W|, likewise
+    clamps: list[float] | None = field(default=None, repr=False)  # float32(1e6 / scale), likewise
 
     def __post_init__(self) -> None:
         if self.folded is None:
             self.folded = [self.weights[0]] + [w * np.float32(s) for w, s in zip(self.weights[1:], self.scales)]
             if self.output_factor != 1.0:
                 self.folded[-1] = self.folded[-1] * np.float32(self.output_factor)
-        self._clamps = [float(np.float32(CLAMP_HIDDEN / s)) for s in self.scales]
+        if self.clamps is None:
+            self.clamps = [float(np.float32(CLAMP_HIDDEN / s)) for s in self.scales]
         if self.column_sums is None:
             self.column_sums = [column_sum(w) for w in self.folded]
 
@@ -99,7 +101,7 @@ class Mlp:
     def bound_for(self, input_bound: float) -> float:
         """The output bound ``forward`` reports for inputs with |x| <= ``input_bound``."""
         bound = input_bound
-        for column_sum, name, clamp in zip(self.column_sums, self.activation_names, self._clamps):
+        for column_sum, name, clamp in zip(self.column_sums, self.activation_names, self.clamps):
             bound = min(output_bound(name, _times(bound, column_sum)), clamp)
         return _times(bound, self.column_sums[-1])
 
@@ -107,7 +109,7 @@ class Mlp:
         """The output for inputs with |x| <= ``input_bound``, and a bound of |output|."""
         bound = input_bound
         for w, column_sum, act, name, clamp in zip(
-                self.folded, self.column_sums, self.activations, self.activation_names, self._clamps):
+                self.folded, self.column_sums, self.activations, self.activation_names, self.clamps):
             x = act(_linear(x, w))
             bound = output_bound(name, _times(bound, column_sum))
             if bound > clamp:
@@ -179,35 +181,42 @@ def make_mlps(
     fold_scales = np.concatenate([np.ones((count, 1)), scales], axis=1)  # layer l: scale of hidden l-1
     factors = np.ones(count) if output_factors is None else np.asarray(output_factors, dtype=np.float64)
 
-    # Every matrix (mlp i, layer l) by shape; its fold factor is the scale of hidden layer l-1,
-    # times the output factor on the last layer.
+    # Every matrix (mlp i, layer l), in MLP order; its fold factor is the scale of hidden layer
+    # l-1, times the output factor on the last layer. Matrices of one shape are drawn together.
     emb = sp.emb
-    by_shape: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for i, n_layers in enumerate(layers.tolist()):
-        for layer in range(n_layers):
-            shape = (in_dim if layer == 0 else emb, out_dim if layer == n_layers - 1 else emb)
-            by_shape.setdefault(shape, []).append((i, layer))
-    drawn: dict[tuple[int, int], np.ndarray] = {}
-    folded: dict[tuple[int, int], np.ndarray] = {}
-    sums_of: dict[tuple[int, int], float] = {}
-    for (a, b), members in by_shape.items():
-        mlp_of, layer_of = np.array(members).T
-        kinds = [inits_all[k] for k in init_ids[mlp_of, layer_of].tolist()]
-        fold = fold_scales[mlp_of, layer_of]
-        fold = np.where(layer_of == layers[mlp_of] - 1, fold * factors[mlp_of], fold)
-        w, wf, sums = init_stack(kinds, a, b, rng, densities[mlp_of, layer_of], fold)
-        for j, (key, total) in enumerate(zip(members, sums.tolist())):
-            drawn[key], folded[key], sums_of[key] = w[j], wf[j], total
+    total = int(layers.sum())
+    mlp_of = np.repeat(np.arange(count), layers)
+    layer_of = np.arange(total) - np.repeat(np.cumsum(layers) - layers, layers)
+    last = layer_of == layers[mlp_of] - 1
+    rows_of = np.where(layer_of == 0, in_dim, emb)
+    cols_of = np.where(last, out_dim, emb)
+    fold = fold_scales[mlp_of, layer_of]
+    fold = np.where(last, fold * factors[mlp_of], fold)
+    init_of = init_ids[mlp_of, layer_of]
+    dens = densities[mlp_of, layer_of]
+    laws = np.array([_LAW[name] for name in inits_all])[init_of]
+    stacks = []  # per shape: drawn, folded, column sums
+    stack_of = np.empty(total, dtype=np.int64)
+    index_of = np.empty(total, dtype=np.int64)
+    for a, b in sorted(set(zip(rows_of.tolist(), cols_of.tolist()))):
+        sel = np.flatnonzero((rows_of == a) & (cols_of == b))
+        scale = np.array([_SCALE[name](a, b) for name in inits_all])[init_of[sel]] / dens[sel]
+        w, wf, sums = samplers.random_matrices(laws[sel], scale, dens[sel], fold[sel], a, b, rng, _MARGIN)
+        stack_of[sel], index_of[sel] = len(stacks), np.arange(len(sel))
+        stacks.append((w, wf, sums.tolist()))
 
+    clamps = (CLAMP_HIDDEN / scales).astype(np.float32).tolist()
+    scales_l, act_l, init_l = scales.tolist(), act_ids.tolist(), init_ids.tolist()
+    stack_l, index_l, factors_l = stack_of.tolist(), index_of.tolist(), factors.tolist()
     out = []
+    start = 0
     for i, n_layers in enumerate(layers.tolist()):
-        act_names = [acts_all[k] for k in act_ids[i, :n_layers - 1].tolist()]
-        acts = [make_activation(n, rng) for n in act_names]
-        mlp = Mlp([drawn[i, layer] for layer in range(n_layers)], acts, act_names,
-                  scales[i, :n_layers - 1].tolist(), [inits_all[k] for k in init_ids[i, :n_layers].tolist()],
-                  float(factors[i]), [folded[i, layer] for layer in range(n_layers)],
-                  [sums_of[i, layer] for layer in range(n_layers)])
-        out.append(mlp)
+        at = [(stacks[stack_l[j]], index_l[j]) for j in range(start, start + n_layers)]
+        start += n_layers
+        act_names = [acts_all[k] for k in act_l[i][:n_layers - 1]]
+        out.append(Mlp([st[0][k] for st, k in at], [make_activation(n, rng) for n in act_names], act_names,
+                       scales_l[i][:n_layers - 1], [inits_all[k] for k in init_l[i][:n_layers]], factors_l[i],
+                       [st[1][k] for st, k in at], [st[2][k] for st, k in at], clamps[i][:n_layers - 1]))
     return out
 
 
