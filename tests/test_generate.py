@@ -283,3 +283,32 @@ def test_bad_arguments():
         pc.generate({"schema": {}}, 0)
     with pytest.raises(ValueError, match="seed"):
         pc.generate(pc.Config.preset("demo"), -1)
+
+
+def test_generation_settings_hold_during_generation_and_are_undone_after(monkeypatch):
+    import gc
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    before_gc, before_blas = gc.get_threshold(), blas_threads()
+    seen = []
+    stage2 = pipeline._stage2
+
+    def spy(*args, **kwargs):
+        seen.append((gc.get_threshold(), blas_threads()))
+        time.sleep(0.05)  # overlap the generations below
+        return stage2(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_stage2", spy)
+    cfg = pc.Config.preset("demo")
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda s: pc.generate(cfg, s), range(6)))
+    assert len(seen) == 6
+    for thresholds, blas in seen:
+        assert thresholds[:2] == before_gc[:2] and thresholds[2] >= pipeline.FULL_GC_EVERY
+        assert all(n == 1 for n in blas)
+    assert gc.get_threshold() == before_gc and blas_threads() == before_blas
