@@ -378,12 +378,22 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
                 alternate_keys.setdefault(fk.parent, set()).add(fk.parent_column)
                 notes.append(f"{t.name}.{fk.column} references {fk.parent}.{fk.parent_column}: that column is made "
                              f"unique and the reference is stored as the parent's row id ({parent.pkey or 'row'})")
+
+    def assemble(name: str):
+        return _assemble(cfg, seed, schema_.tables[name], rows[name], raw[name], raw_kinds[name], labels_of[name],
+                         links, lo, hi, keep_constant=schema_.source == "ddl",
+                         alternate_keys=alternate_keys.get(name, set()))
+
+    # Each table post-processes from its own stream: on big databases the tables share threads.
+    names = [name for generation in schema_.generation_order() for name in generation]
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            assembled = dict(zip(names, pool.map(assemble, names)))
+    else:
+        assembled = {name: assemble(name) for name in names}
     for generation in schema_.generation_order():
         for name in generation:
-            t = schema_.tables[name]
-            tables[name], table_priors[name] = _assemble(
-                cfg, seed, t, rows[name], raw[name], raw_kinds[name], labels_of[name], links, lo, hi,
-                keep_constant=schema_.source == "ddl", alternate_keys=alternate_keys.get(name, set()))
+            tables[name], table_priors[name] = assembled[name]
             for col in table_priors[name]["dropped_columns"]:
                 notes.append(f"{name}.{col} dropped: a single value was left after post-processing")
             for node, attrs in scm_traces[name].graph.nodes(data=True):
