@@ -193,17 +193,29 @@ def _link(cfg: Config, seed: int, t: TableSpec, fk_pos: int, n_parent: int, n_ch
     return hsbm, law, param, theta, parent, pblock, cblock, rng
 
 
-def _stage2(cfg: Config, seed: int, sized: _Sized) -> tuple[dict[str, LinkTrace], dict[str, int], list[str]]:
+def _stage2(cfg: Config, seed: int, sized: _Sized, workers: int = 1,
+            ) -> tuple[dict[str, LinkTrace], dict[str, int], list[str]]:
     links: dict[str, LinkTrace] = {}
     rows = dict(sized.rows)
     notes: list[str] = []
-    for name, t in sized.schema.tables.items():
+    tables = sized.schema.tables
+    # Each foreign key draws from its own stream. Without composite keys no table drops rows, so
+    # every key's row counts are known now, and on big databases the keys are drawn in parallel.
+    ahead: dict[tuple[str, int], tuple] = {}
+    if workers > 1 and not any(t.composite_key for t in tables.values()):
+        jobs = [(t, pos, fk) for t in tables.values() for pos, fk in enumerate(t.fkeys) if rows[fk.parent] >= 1]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            drawn_ahead = pool.map(lambda job: _link(cfg, seed, job[0], job[1], rows[job[2].parent], rows[job[0].name]),
+                                   jobs)
+            ahead = {(t.name, pos): link for (t, pos, _), link in zip(jobs, drawn_ahead)}
+    for name, t in tables.items():
         drawn = {}
         for pos, fk in enumerate(t.fkeys):
             n_parent = rows[fk.parent]
             if n_parent < 1:
                 raise ConfigError("schema", f"table {fk.parent!r} has no rows for {name}.{fk.column} to refer to")
-            drawn[fk.column] = (pos, fk, *_link(cfg, seed, t, pos, n_parent, rows[name]))
+            link = ahead.pop((name, pos), None) or _link(cfg, seed, t, pos, n_parent, rows[name])
+            drawn[fk.column] = (pos, fk, *link)
         keep = np.ones(rows[name], dtype=bool)
         if t.composite_key:
             key_cols = [c for c in t.composite_key if c in drawn]
@@ -336,7 +348,7 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
     with Prefetcher([n for generation in table_order for n in generation], build, ahead=BUILD_AHEAD,
                     background=threads > 1) as builds, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         t1 = time.perf_counter()
-        links, rows, notes = _stage2(cfg, seed, sized)
+        links, rows, notes = _stage2(cfg, seed, sized, workers)
         timings["stage2"] = time.perf_counter() - t1
 
         t2 = time.perf_counter()
