@@ -8,9 +8,9 @@ and release the GIL, so that work drawn ahead on a background thread runs beside
 - the stream is xoshiro256++ (Blackman & Vigna 2019), its 256-bit state drawn from the
   caller's ``numpy.random.Generator``: no global state, and the same Generator gives the same
   draws in any process and thread;
-- normals by the 256-layer ziggurat of Marsaglia & Tsang (2000), with the exact tail (3 ns);
-- Beta(a, b) by rejection from a piecewise-constant envelope of its density, picked with an
-  alias table (about 3 ns; see ``beta``);
+- normals by the 256-layer ziggurat of Marsaglia & Tsang (2000), with the exact tail (2 ns);
+- Beta(a, b) by rejection from a piecewise-constant envelope of its density, its pieces picked
+  from a slot table (about 5 ns; see ``beta``);
 - stacks of random matrices (the MLP weights): each of a law (normal, normal truncated to
   [-2, 2], normal with half of each column zeroed, uniform on [-1, 1)) and a scale, masked by
   Bernoulli(density), in one pass with the column sums the MLPs bound their outputs by.
