@@ -59,10 +59,15 @@ def stream_state(rng: np.random.Generator) -> np.ndarray:
     return state
 
 
+def _stream(rng: np.random.Generator):
+    """A fresh state from ``rng``, as the tuple the kernels keep in registers."""
+    return tuple(_U64(v) for v in stream_state(rng))
+
+
 def standard_normal(rng: np.random.Generator, shape, dtype=np.float64) -> np.ndarray:
     """N(0, 1) draws of ``shape`` (float32 or float64) from a stream seeded by ``rng``."""
     out = np.empty(int(np.prod(shape)), dtype=dtype)
-    _normal_fill(out, _state(stream_state(rng)))
+    _normal_fill(out, _stream(rng))
     return out.reshape(shape)
 
 
@@ -82,7 +87,7 @@ def beta(a: float, b: float, rng: np.random.Generator, shape, scale: float = 1.0
         raise ValueError(f"Beta parameters must be positive, got a={a!r}, b={b!r}")
     out = np.empty(int(np.prod(shape)), dtype=np.float32)
     a, b = float(a), float(b)
-    _beta_fill(out, a, b, float(scale), *_beta_table(a, b), _state(stream_state(rng)))
+    _beta_fill(out, a, b, float(scale), *_beta_table(a, b), _stream(rng))
     return out.reshape(shape)
 
 
@@ -118,7 +123,7 @@ def random_matrices(laws, scales, densities, folds, rows: int, cols: int, rng: n
     sums = np.empty(count)
     _matrices_fill(drawn, folded, sums, laws, np.asarray(scales, dtype=np.float64),
                    np.asarray(densities, dtype=np.float64), np.asarray(folds, dtype=np.float32),
-                   float(margin), _state(stream_state(rng)))
+                   float(margin), _stream(rng))
     return drawn, folded, sums
 
 
@@ -185,10 +190,6 @@ def _normal(st):
         u, st = _uniform_open(st)
         if _FI[idx] + (1.0 - u) * (_FI[idx - 1] - _FI[idx]) < math.exp(-0.5 * x * x):
             return (-x if negative else x), st
-
-
-def _state(state: np.ndarray):
-    return tuple(_U64(v) for v in state)
 
 
 @numba.njit(**_JIT)

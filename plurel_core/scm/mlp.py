@@ -43,24 +43,18 @@ _LAW = {
 _SCALE = {**_NORMAL_STD, **_UNIFORM_BOUND}  # the normal's std or the uniform's bound
 
 
-def init_stack(kinds: list[str], a: int, b: int, rng: np.random.Generator, densities=None, folds=None):
-    """A (len(kinds), a, b) float32 stack, matrix i initialised by ``kinds[i]``, then masked by
-    Bernoulli(``densities[i]``) and rescaled by 1 / density (no mask if None).
-
-    Returns the stack, the stack times ``folds[i]`` and the largest column sum of each folded
-    |W| (with a rounding margin), all from one compiled pass (``samplers.random_matrices``).
-    """
-    dens = np.ones(len(kinds)) if densities is None else np.asarray(densities, dtype=np.float64)
-    scales = np.array([_SCALE[k](a, b) for k in kinds]) / dens
-    return samplers.random_matrices([_LAW[k] for k in kinds], scales, dens,
-                                    np.ones(len(kinds)) if folds is None else folds, a, b, rng, _MARGIN)
+def _initialisers(names, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """For initialisations by name on (a, b) matrices: each one's law in ``samplers.random_matrices``
+    and its scale (the normal's std or the uniform's bound)."""
+    return np.array([_LAW[n] for n in names]), np.array([_SCALE[n](a, b) for n in names])
 
 
 def init_weight(name: str, fan_rows: int, fan_cols: int, rng: np.random.Generator) -> np.ndarray:
     """A float32 (rows, cols) matrix initialised like torch.nn.init on a tensor of that shape."""
-    if name not in _NORMAL_STD and name not in _UNIFORM_BOUND:
+    if name not in _LAW:
         raise ValueError(f"unknown initialisation {name!r}; allowed: {INITIALIZATIONS}")
-    return init_stack([name], fan_rows, fan_cols, rng)[0][0]
+    laws, scales = _initialisers([name], fan_rows, fan_cols)
+    return samplers.random_matrices(laws, scales, [1.0], [1.0], fan_rows, fan_cols, rng)[0][0]
 
 
 @dataclass
@@ -194,14 +188,14 @@ def make_mlps(
     fold = np.where(last, fold * factors[mlp_of], fold)
     init_of = init_ids[mlp_of, layer_of]
     dens = densities[mlp_of, layer_of]
-    laws = np.array([_LAW[name] for name in inits_all])[init_of]
     stacks = []  # per shape: drawn, folded, column sums
     stack_of = np.empty(total, dtype=np.int64)
     index_of = np.empty(total, dtype=np.int64)
     for a, b in sorted(set(zip(rows_of.tolist(), cols_of.tolist()))):
         sel = np.flatnonzero((rows_of == a) & (cols_of == b))
-        scale = np.array([_SCALE[name](a, b) for name in inits_all])[init_of[sel]] / dens[sel]
-        w, wf, sums = samplers.random_matrices(laws[sel], scale, dens[sel], fold[sel], a, b, rng, _MARGIN)
+        laws, init_scales = _initialisers(inits_all, a, b)  # by init id; masks rescale by 1 / density
+        w, wf, sums = samplers.random_matrices(laws[init_of[sel]], init_scales[init_of[sel]] / dens[sel], dens[sel],
+                                               fold[sel], a, b, rng, _MARGIN)
         stack_of[sel], index_of[sel] = len(stacks), np.arange(len(sel))
         stacks.append((w, wf, sums.tolist()))
 

@@ -165,7 +165,7 @@ def run_scm(
     """Values of every feature column (float64 or int64 labels) and the trace of the SCM.
 
     With ``threads`` >= 2 the node noise is drawn ahead on a background thread, and a helper
-    thread encodes half of each node's parents. The values do not depend on it.
+    thread shares a node's row chunks or encodes half of its parents. The values do not depend on it.
     """
     kinds = [[(kind, k) for _, _, kind, k in fi.columns] for fi in foreign]
     return propagate_scm(build_scm(table, columns, activity, kinds, cfg, rng), n, foreign, cfg, threads)
