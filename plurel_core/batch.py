@@ -8,8 +8,9 @@ returns only a small summary, so nothing large crosses process or machine bounda
 
 Robustness rules:
 
-- Outputs are written to a temporary name in the output directory and renamed into place, so a
-  file that exists under its final name is complete; an interrupt loses only unfinished work.
+- A worker writes its database under a temporary name in the output directory; the driver renames
+  it into place and appends its index entry in one step that no stop request splits. So a file
+  under its final name is complete and indexed; an interrupt loses only unfinished work.
 - A seed that raises (``SizeError``, a bug) is recorded with its error; the batch goes on. A
   worker process that dies takes its seed with it: the seeds that were running are retried one
   at a time to find the culprit, which is recorded as failed.
@@ -184,17 +185,26 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
-def write_database(db, final: Path, layout: str, formats: tuple[str, ...] | None = None, *,
-                   schema_ddl: str | None = None) -> Path:
-    """Export ``db`` to ``final`` atomically: write a temporary sibling, then rename it into place.
+def _check_replaceable(final: Path, layout: str) -> None:
+    if layout != "zip" and final.exists() and not (final / "manifest.json").is_file():
+        raise FileExistsError(f"{final} exists and is not a database folder; not replaced")
 
-    layout "zip": ``final`` is the ZIP file; "folder" / "parquet": ``final`` is the database
-    folder (for "parquet" only the relbench Parquet files and the metadata go in).
+
+def stage_database(db, final: Path, layout: str, formats: tuple[str, ...] | None = None, *,
+                   schema_ddl: str | None = None) -> Path:
+    """Export ``db`` next to ``final`` under a temporary name and return that path.
+
+    Nothing appears under the final name until :func:`commit_database` renames it there. A batch
+    worker stages; the driver commits and records the seed in the index in one step that a stop
+    request cannot split, so every file under a final name is complete and in the index.
+    layout "zip": the ZIP file; "folder" / "parquet": the database folder (for "parquet" only the
+    relbench Parquet files and the metadata go in).
     """
     from plurel_core import export
 
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _check_replaceable(final, layout)
     tmp = final.parent / f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{final.name}"
     if layout == "parquet":
         formats = ("parquet",)
@@ -204,26 +214,44 @@ def write_database(db, final: Path, layout: str, formats: tuple[str, ...] | None
     try:
         if layout == "zip":
             export.export_zip(db, tmp, **kwargs)
-            os.replace(tmp, final)
-            return final
-        if final.exists() and not (final / "manifest.json").is_file():
-            raise FileExistsError(f"{final} exists and is not a database folder; not replaced")
-        made = export.export_folder(db, tmp, **kwargs)  # writes tmp/<db name>/
-        if final.exists():  # a folder cannot be replaced by rename: move the old one aside first
+            return tmp
+        return Path(export.export_folder(db, tmp, **kwargs))  # writes tmp/<db name>/
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def commit_database(staged: Path, final: Path, layout: str) -> Path:
+    """Rename what :func:`stage_database` wrote into ``final``, replacing an older database."""
+    staged, final = Path(staged), Path(final)
+    root = staged.parent if staged.parent != final.parent else staged  # a folder is staged inside tmp/
+    try:
+        _check_replaceable(final, layout)
+        if layout == "zip" or not final.exists():
+            os.replace(staged, final)
+        else:  # a folder cannot be replaced by rename: move the old one aside first
             old = final.parent / f"{TMP_PREFIX}old-{uuid.uuid4().hex[:12]}-{final.name}"
             os.replace(final, old)
-            os.replace(made, final)
+            os.replace(staged, final)
             _remove(old)
-        else:
-            os.replace(made, final)
-        return final
     finally:
-        if tmp.exists():
-            _remove(tmp)
+        if root.exists():
+            _remove(root)
+    return final
+
+
+def write_database(db, final: Path, layout: str, formats: tuple[str, ...] | None = None, *,
+                   schema_ddl: str | None = None) -> Path:
+    """Export ``db`` to ``final`` atomically: stage under a temporary name, then rename into place."""
+    return commit_database(stage_database(db, final, layout, formats, schema_ddl=schema_ddl),
+                           final, layout)
 
 
 def generate_one(task: Task) -> dict[str, Any]:
-    """Generate and export one seed; return a small summary row. Never raises for a bad seed."""
+    """Generate and stage one seed; return a small summary row. Never raises for a bad seed.
+
+    The row's "staged" entry is the temporary path; the driver commits it (see :func:`run_batch`).
+    """
     t0 = time.perf_counter()
     row: dict[str, Any] = {"seed": task.seed, "status": "ok", "error": None,
                            "worker": f"{socket.gethostname()}:{os.getpid()}"}
@@ -240,9 +268,9 @@ def generate_one(task: Task) -> dict[str, Any]:
         db = pc.generate(config, task.seed, schema, **kwargs)
         row["name"] = safe_name(db.name)
         final = output_path(task.out_dir, row["name"], task.layout)
-        write_database(db, final, task.layout, task.formats, schema_ddl=task.ddl)
+        staged = stage_database(db, final, task.layout, task.formats, schema_ddl=task.ddl)
         row.update(tables=len(db.tables), rows=int(db.num_rows), cells=int(db.num_cells),
-                   path=final.name, bytes=path_size(final), sha256=file_sha256(final))
+                   path=final.name, staged=str(staged), bytes=path_size(staged), sha256=file_sha256(staged))
     except Exception as err:  # recorded in the index; the batch goes on
         row.update(status="failed", error=f"{type(err).__name__}: {err}")
     row["seconds"] = round(time.perf_counter() - t0, 4)
@@ -498,12 +526,28 @@ class _State:
     def __init__(self) -> None:
         self.interrupted = False
         self.aborted = False
+        self._committing = False
+        self._abort_pending = False
 
     def handler(self, signum, frame) -> None:
         if self.interrupted:
             self.aborted = True
+            if self._committing:  # raised when the commit is whole (see committing)
+                self._abort_pending = True
+                return
             raise KeyboardInterrupt
         self.interrupted = True
+
+    @contextlib.contextmanager
+    def committing(self):
+        """A step an abort must not split (rename a database into place and record it)."""
+        self._committing = True
+        try:
+            yield
+        finally:
+            self._committing = False
+        if self._abort_pending:
+            raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -547,11 +591,28 @@ def _iter_inline(tasks: list[Task], fn: Callable, state: _State) -> Iterator[dic
         yield fn(task)
 
 
-def _terminate_pool(executor: cf.ProcessPoolExecutor) -> None:
-    for proc in list((getattr(executor, "_processes", None) or {}).values()):
+def _terminate_pool(executor: cf.ProcessPoolExecutor, timeout: float = 10.0) -> None:
+    procs = list((getattr(executor, "_processes", None) or {}).values())
+    for proc in procs:
         with contextlib.suppress(Exception):
             proc.terminate()
+    deadline = time.monotonic() + timeout
+    for proc in procs:  # dead workers write no more temporary files, which the driver then removes
+        with contextlib.suppress(Exception):
+            proc.join(max(0.0, deadline - time.monotonic()))
     executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _commit(row: dict[str, Any], out: Path, layout: str) -> dict[str, Any]:
+    """Rename a staged database into place; a failed rename fails its seed."""
+    staged = row.pop("staged", None)
+    if staged is None or row.get("status") != "ok":
+        return row
+    try:
+        commit_database(Path(staged), out / row["path"], layout)
+    except OSError as err:
+        row.update(status="failed", error=f"{type(err).__name__}: {err}", path=None, bytes=None, sha256=None)
+    return row
 
 
 def _iter_local(tasks: list[Task], fn: Callable, workers: int, state: _State,
@@ -810,7 +871,9 @@ def run_batch(
             for row in results:
                 row = dict(row, config=digest, layout=layout,
                            finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-                writer.write(row)
+                with state.committing():
+                    row = _commit(row, out, layout)
+                    writer.write(row)
                 if row["status"] == "ok":
                     prog.done += 1
                     prog.cells += int(row.get("cells") or 0)
@@ -830,6 +893,8 @@ def run_batch(
         finally:
             writer.close()
             seconds = time.perf_counter() - t0
+            if state.aborted and backend != "dask":  # staged by seeds that were cut off
+                _clean_stale_tmp(out)
             with contextlib.suppress(Exception):
                 write_index_parquet(out)
     return BatchSummary(

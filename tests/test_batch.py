@@ -296,3 +296,18 @@ def test_second_ctrl_c_aborts_at_once_and_keeps_what_was_made(tmp_path):
     for row in index.values():
         assert row["status"] == "ok" and row["sha256"] == batch.file_sha256(out / row["path"])
     assert {p.name for p in out.glob("*.zip")} == {r["path"] for r in index.values()}
+    assert not list(out.glob(".plurel-tmp-*"))  # what the cut-off seeds had staged is gone
+
+
+def test_an_abort_during_a_commit_waits_until_the_seed_is_renamed_and_recorded():
+    state = batch._State()
+    state.handler(signal.SIGINT, None)  # first request: drain
+    assert state.interrupted and not state.aborted
+    steps = []
+    with pytest.raises(KeyboardInterrupt), state.committing():
+        steps.append("renamed")
+        state.handler(signal.SIGINT, None)  # second request arrives between rename and index write
+        steps.append("recorded")
+    assert steps == ["renamed", "recorded"] and state.aborted
+    with pytest.raises(KeyboardInterrupt):  # outside a commit the abort is immediate
+        state.handler(signal.SIGINT, None)
