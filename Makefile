@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 # The numba kernels, compiled into their disk cache once per change of their source, so that no
-# first database waits ~7 s for the compiler.
-$(KERNELS): plurel_core/samplers.py $(STAMP)
-	$(BIN)/python -c "from plurel_core import samplers; samplers.warm_up()"
+# first database waits ~15 s for the compiler.
+$(KERNELS): plurel_core/samplers.py plurel_core/scm/kernels.py plurel_core/scm/activations.py $(STAMP)
+	$(BIN)/python -c "from plurel_core import samplers; from plurel_core.scm import kernels; samplers.warm_up(); kernels.warm_up()"
 	touch $(KERNELS)
 
 install: $(STAMP) $(KERNELS)

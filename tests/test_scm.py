@@ -646,16 +646,16 @@ def test_nodes_no_column_depends_on_get_no_mlps():
     assert skipped_somewhere
 
 
-@pytest.mark.parametrize("n", [0, 1, 8191, 8192, 8193, 20000, 100_003])
+@pytest.mark.parametrize("n", [0, 1, 1023, 1024, 8191, 8192, 8193, 20000, 100_003])
 def test_row_chunks_are_equal_and_cover_the_rows(n):
-    from plurel_core.scm.model import CHUNK_ROWS, row_chunks
+    from plurel_core.scm.model import CHUNK_ROWS, SPLIT_FROM_ROWS, row_chunks
 
     chunks = row_chunks(n)
     sizes = [c.stop - c.start for c in chunks]
     assert chunks[0].start == 0 and chunks[-1].stop == n
     assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:]))
     assert max(sizes) <= max(CHUNK_ROWS, 0) and max(sizes) - min(sizes) <= 1
-    fewest = max(1, -(-n // CHUNK_ROWS))
+    fewest = max(1, -(-n // CHUNK_ROWS), 2 if n >= SPLIT_FROM_ROWS else 1)
     assert len(chunks) == (fewest if fewest == 1 else fewest + fewest % 2)
 
 

@@ -89,15 +89,19 @@ def _leaky(slope: float) -> Activation:
     return lambda x: np.maximum(x, s * x)  # slope < 1: the larger of x and slope * x
 
 
-def _sine_sum(rng: np.random.Generator) -> Activation:
-    k = int(rng.integers(3, 8))
-    amp = rng.uniform(0.1, 1.0, k).astype(np.float32)
-    freq = np.exp(rng.uniform(np.log(0.1), np.log(10.0), k)).astype(np.float32)
-    phase = rng.uniform(0.0, 2 * np.pi, k).astype(np.float32)
+class SineSum:
+    """sum_j a_j sin(f_j x + p_j) over 3-7 terms drawn once: amplitudes U(0.1, 1), frequencies
+    log-uniform on [0.1, 10], phases U(0, 2 pi)."""
 
-    def sine_sum(x: np.ndarray) -> np.ndarray:
+    def __init__(self, rng: np.random.Generator) -> None:
+        k = int(rng.integers(3, 8))
+        self.amp = rng.uniform(0.1, 1.0, k).astype(np.float32)
+        self.freq = np.exp(rng.uniform(np.log(0.1), np.log(10.0), k)).astype(np.float32)
+        self.phase = rng.uniform(0.0, 2 * np.pi, k).astype(np.float32)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         out, term = None, np.empty_like(x)
-        for a, f, p in zip(amp, freq, phase):
+        for a, f, p in zip(self.amp, self.freq, self.phase):
             np.multiply(x, f, out=term)
             term += p
             np.sin(term, out=term)
@@ -107,8 +111,6 @@ def _sine_sum(rng: np.random.Generator) -> Activation:
             else:
                 out += term
         return out
-
-    return sine_sum
 
 
 _FIXED: dict[str, Activation] = {
@@ -174,7 +176,7 @@ def output_bound(name: str, input_bound: float) -> float:
 def make_activation(name: str, rng: np.random.Generator) -> Activation:
     """A frozen activation by name; the sine sum draws its 3-7 terms from ``rng`` now."""
     if name == "sine_sum":
-        return _sine_sum(rng)
+        return SineSum(rng)
     try:
         return _FIXED[name]  # stateless, and float32 in, float32 out (tests check each)
     except KeyError:

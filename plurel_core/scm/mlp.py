@@ -7,7 +7,6 @@ fan convention for that layout (dimension 1 is the fan-in), as the authors' gene
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,20 +130,6 @@ def _linear(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return x * w[0] if w.shape[0] == 1 else x @ w
 
 
-FLUSH_BELOW = np.float32(1e-20)
-
-
-def flush_denormals(x: np.ndarray) -> np.ndarray:
-    """Set magnitudes below 1e-20 to zero, in place.
-
-    Products of such values underflow to float32 subnormals inside the GEMM, which makes the BLAS
-    kernel ~30x slower. At float32 precision they vanish anyway once added to the node noise
-    (>= 1e-4 per cell), so the result is unchanged.
-    """
-    x[np.abs(x) < FLUSH_BELOW] = 0.0
-    return x
-
-
 def make_mlp(sp, in_dim: int, out_dim: int, rng: np.random.Generator, output_factor: float = 1.0) -> Mlp:
     return make_mlps(sp, 1, in_dim, out_dim, rng, [output_factor])[0]
 
@@ -243,18 +228,6 @@ def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return (uniq, inverse) if len(uniq) * 2 <= len(x) else None
 
 
-@dataclass
-class Prepared:
-    """An encoder bound to one parent's values: ``rows(slice)`` gives those rows' embeddings
-    (a fresh array), and ``bound`` bounds their magnitude."""
-
-    _rows: Callable[[slice], np.ndarray]
-    bound: float
-
-    def rows(self, rows: slice) -> tuple[np.ndarray, float]:
-        return self._rows(rows), self.bound
-
-
 ENCODE_ONCE_MAX = 8192  # distinct values encoded once per edge at most (8192 x 32 float32: 1 MB held)
 
 
@@ -270,20 +243,15 @@ class NumericalEncoder:
         return self.encode(values, distinct)[0]
 
     def encode(self, values: np.ndarray, distinct=UNCHECKED) -> tuple[np.ndarray, float]:
-        """The embeddings and a bound of their magnitude."""
-        return self.prepare(values, distinct).rows(slice(None))
-
-    def prepare(self, values: np.ndarray, distinct=UNCHECKED) -> Prepared:
-        """Ready to encode any rows of ``values``: few distinct values are encoded once, now."""
+        """The embeddings and a bound of their magnitude; few distinct values are encoded once."""
         if distinct is UNCHECKED:
             distinct = distinct_values(values)
         if distinct is not None and len(distinct[0]) <= ENCODE_ONCE_MAX:
             uniq, inverse = distinct
             out, bound = self.mlp.forward(uniq[:, None], float(np.abs(uniq).max()) if len(uniq) else 0.0)
-            return Prepared(lambda rows: np.take(out, inverse[rows], axis=0), bound)  # 2-3x faster than out[...]
+            return np.take(out, inverse, axis=0), bound  # 2-3x faster than out[inverse]
         x = values.astype(np.float32, copy=False)
-        bound = float(np.abs(x).max()) if len(x) else 0.0
-        return Prepared(lambda rows: self.mlp.forward(x[rows, None], bound)[0], self.mlp.bound_for(bound))
+        return self.mlp.forward(x[:, None], float(np.abs(x).max()) if len(x) else 0.0)
 
     @property
     def activation_names(self) -> list[str]:
@@ -301,13 +269,9 @@ class CategoricalEncoder:
         return self.encode(labels)[0]
 
     def encode(self, labels: np.ndarray) -> tuple[np.ndarray, float]:
-        """The embeddings and a bound of their magnitude."""
-        return self.prepare(labels).rows(slice(None))
-
-    def prepare(self, labels: np.ndarray, distinct=None) -> Prepared:
-        """The K table rows are encoded once, now; rows are gathered from them."""
+        """The embeddings and a bound of their magnitude: the K table rows encoded once, gathered."""
         out, bound = self.mlp.forward(self.table, float(np.abs(self.table).max()))
-        return Prepared(lambda rows: np.take(out, labels[rows], axis=0), bound)
+        return np.take(out, labels, axis=0), bound
 
     @property
     def activation_names(self) -> list[str]:

@@ -23,12 +23,14 @@ from plurel_core.database import ScmTrace
 from plurel_core.graphs import sample_dag
 from plurel_core.prefetch import Prefetcher
 from plurel_core.random import pick
+from plurel_core.scm import kernels
 from plurel_core.scm.mlp import (
     CLAMP_EMB,
-    Aggregator,
+    ENCODE_ONCE_MAX,
+    CategoricalDecoder,
+    CategoricalEncoder,
     aggregate,
     distinct_values,
-    flush_denormals,
     make_decoders,
     make_encoders,
 )
@@ -36,14 +38,10 @@ from plurel_core.scm.sources import categorical_source, numerical_source
 
 NOISE_AHEAD_BYTES = 64 << 20  # node noise drawn ahead on the background thread, at most
 NOISE_AHEAD_KEYS = 32  # and at most this many (node, chunk) keys: each submitted future costs a few µs
-# A node's noise costs about as much as encoding 7 parents: below that the noise thread is the
-# bottleneck, and a helper thread for the encoders only competes with it for the second core; on
-# short tables the hand-off costs more than it saves. Measured on 2 cores (paper, seeds 0-9):
-# median 1.36 s -> 1.35 s, mean 1.78 s -> 1.68 s, the largest 4.9 s -> 4.0 s.
-HELPER_FROM_PARENTS = 8
-HELPER_FROM_ROWS = 3000
-# Rows per chunk of SCM propagation: 8192 x emb 32 float32 is 1 MB, inside a core's L2.
+# Rows per chunk of SCM propagation: the unit of noise streams and of the work two threads share.
+# A table of SPLIT_FROM_ROWS rows or more has at least two, so that both cores work on it.
 CHUNK_ROWS = 8192
+SPLIT_FROM_ROWS = 1024
 
 _IDENTITY = {"sum": 0.0, "max": -np.inf, "product": 1.0, "logsumexp": -np.inf}
 
@@ -77,9 +75,9 @@ def _combine(a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
 
 def row_chunks(n: int) -> list[slice]:
     """Equal chunks of at most ``CHUNK_ROWS`` rows, as few as that allows but an even number
-    from two on (one for n = 0); they depend on ``n`` alone. Equal sizes and an even count let
-    two threads sharing a table's chunks finish together."""
-    count = max(math.ceil(n / CHUNK_ROWS), 1)
+    from two on, and two from ``SPLIT_FROM_ROWS`` rows on (one for n = 0); they depend on ``n``
+    alone. Equal sizes and an even count let two threads sharing a table's chunks finish together."""
+    count = max(math.ceil(n / CHUNK_ROWS), 2 if n >= SPLIT_FROM_ROWS else 1)
     count += count % 2 if count > 1 else 0
     bounds = [round(i * n / count) for i in range(count + 1)]
     return [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
@@ -232,6 +230,9 @@ def build_scm(
     for e, enc in zip(edges, encoders):
         g.edges[e]["_encoder"] = enc
         g.edges[e]["encoder_activations"] = enc.activation_names
+    for node in inner:  # the kernel's flat arrays: the encoders of the sorted parents, then the decoder
+        mlps = [g.edges[p, node]["_encoder"].mlp for p in sorted(g.predecessors(node))]
+        g.nodes[node]["_pack"] = kernels.pack_mlps([*mlps, g.nodes[node]["_decoder"].mlp])
     enc_kinds = [[("numerical" if lazy else kind, k) for kind, k in fk] for fk in foreign_kinds]
     foreign_encoders = [make_encoders(sp, fk, rng) if fk else [] for fk in enc_kinds]
     return BuiltScm(table, columns, activity, g, dag.params, layout, mode, q, node_col, node_seed,
@@ -267,108 +268,114 @@ def propagate_scm(
     inner = [node for node in order if not g.nodes[node]["is_source"]]
     ahead = max(1, min(NOISE_AHEAD_KEYS, NOISE_AHEAD_BYTES // max(1, min(n, CHUNK_ROWS) * sp.emb * 4)))
     noise_keys = [(node, c) for node in inner for c in range(len(chunks))]
+    # Node values in two matrices the kernel reads and writes: float32 values, and int32 gather
+    # indices (a categorical node's labels, or a repeating column's distinct-value index).
+    row_of = {node: i for i, node in enumerate(order)}
+    values = np.empty((len(order), n), dtype=np.float32)
+    labels = np.zeros((len(order), n), dtype=np.int32)
+    distinct: dict[int, np.ndarray | None] = {}  # per numerical node: its distinct values, if few
+    emb = sp.emb
+    no_rows = np.zeros((0, emb), dtype=np.float32)
     with Prefetcher(noise_keys, draw_noise, ahead, background=threads > 1) as noise:
         modes = {g.nodes[v]["aggregation"] for v in inner}
         foreign_agg, foreign_names = _foreign_aggregates(foreign, built.foreign_encoders, modes, lazy)
-
-        values: dict[int, np.ndarray] = {}
-        distinct: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
         components: dict[int, dict[str, np.ndarray]] = {}
 
-        def compute(node: int) -> np.ndarray:
+        def source(node: int) -> None:
             attrs = g.nodes[node]
-            if attrs["is_source"]:
-                node_rng = np.random.default_rng([node_seed, node])
-                law = str(pick(node_rng, sp.source_laws))
-                if attrs["prop_type"] == "categorical":
-                    draw = categorical_source(sp, law, n, attrs["num_categories"], activity, node_rng)
-                    value = draw.values
-                else:
-                    draw = numerical_source(sp, law, n, activity, node_rng)
-                    value = draw.values.astype(np.float32)
-                attrs["source"] = draw.params
-                if draw.components:
-                    components[node] = {k: v.astype(np.float32) for k, v in draw.components.items()}
-                return value
-            agg_mode = attrs["aggregation"]
-            parents = sorted(g.predecessors(node))
-            inputs = {p: g.edges[p, node]["_encoder"].prepare(values[p], distinct[p]) for p in parents}
-            out = np.empty(n, dtype=np.int64 if attrs["prop_type"] == "categorical" else np.float32)
-            # The parents are always aggregated as two halves (even and odd positions), then the
-            # halves together: with a helper thread the second half runs beside the first, and
-            # the float rounding is the same either way.
-            halves = (parents[0::2], parents[1::2])
-            # Chunks of rows are independent: with two or more, the main and the helper thread each
-            # take the next one as they finish one. With one, the helper encodes the second half
-            # of a node's many parents.
-            by_chunks = helper is not None and len(chunks) >= 2
-            beside = (helper is not None and not by_chunks and len(parents) >= HELPER_FROM_PARENTS
-                      and n >= HELPER_FROM_ROWS)
+            node_rng = np.random.default_rng([node_seed, node])
+            law = str(pick(node_rng, sp.source_laws))
+            if attrs["prop_type"] == "categorical":
+                draw = categorical_source(sp, law, n, attrs["num_categories"], activity, node_rng)
+                labels[row_of[node]] = draw.values
+            else:
+                draw = numerical_source(sp, law, n, activity, node_rng)
+                values[row_of[node]] = draw.values
+            attrs["source"] = draw.params
+            if draw.components:
+                components[node] = {k: v.astype(np.float32) for k, v in draw.components.items()}
 
-            def encode(half: list[int], rows: slice) -> np.ndarray | None:
-                aggregator = Aggregator(agg_mode)
-                for parent in half:
-                    x, bound = inputs[parent].rows(rows)  # already weighted by the edge weight
-                    if bound > CLAMP_EMB:  # else the clamp provably changes nothing
-                        np.clip(x, -CLAMP_EMB, CLAMP_EMB, out=x)
-                    aggregator.add(x, owned=True, bound=bound)
-                return aggregator.result() if half else None
+        def inputs(node: int):
+            """The kernel's view of a node's parents: MLPs to run per row, or tables to gather from."""
+            mlp_rows, mlp_ids, gather_rows, gather_at, tables, at = [], [], [], [], [], 0
+            for i, p in enumerate(sorted(g.predecessors(node))):
+                enc = g.edges[p, node]["_encoder"]
+                if isinstance(enc, CategoricalEncoder):  # the K table rows, encoded once
+                    table = enc.mlp.forward(enc.table)[0]
+                elif distinct[p] is not None:  # a repeating column: each distinct value encoded once
+                    table = enc.mlp.forward(distinct[p][:, None])[0]
+                else:
+                    mlp_rows.append(row_of[p])
+                    mlp_ids.append(i)
+                    continue
+                gather_rows.append(row_of[p])
+                gather_at.append(at)
+                tables.append(np.clip(table, -CLAMP_EMB, CLAMP_EMB, out=table))
+                at += len(table)
+            ints = [np.array(a, dtype=np.int64) for a in (mlp_rows, mlp_ids, gather_rows, gather_at)]
+            return (*ints, np.concatenate(tables) if tables else no_rows)
+
+        def compute(node: int) -> None:
+            attrs = g.nodes[node]
+            agg_mode = attrs["aggregation"]
+            pack, decoder = attrs["_pack"], attrs["_decoder"]
+            mlp_rows, mlp_ids, gather_rows, gather_at, tables = inputs(node)
+            table = decoder.table if isinstance(decoder, CategoricalDecoder) else no_rows
+            fagg = np.ascontiguousarray(foreign_agg.get(agg_mode, no_rows), dtype=np.float32)
+            mode = kernels.MODES[agg_mode]
 
             def fill(chunk_ids) -> None:
                 for c in chunk_ids:
                     if c >= len(chunks):
                         return
                     rows = chunks[c]
-                    if beside:
-                        second = helper.submit(encode, halves[1], rows)
-                        parts = [encode(halves[0], rows), second.result()]
-                    else:
-                        parts = [encode(halves[0], rows), encode(halves[1], rows)]
-                    aggregator = Aggregator(agg_mode)
-                    for part in parts:
-                        if part is not None:
-                            aggregator.add(part, owned=True)
-                    if agg_mode in foreign_agg:
-                        aggregator.add(foreign_agg[agg_mode][rows])
-                    agg = aggregator.result()
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        agg += noise.take((node, c))
-                    if agg_mode == "product":  # products of small inputs are the one source of tiny values here
-                        flush_denormals(agg)
-                    out[rows] = attrs["_decoder"](agg)
+                    kernels.node_block(rows.start, rows.stop, mode, values, labels, mlp_rows, mlp_ids,
+                                       gather_rows, gather_at, tables, fagg, noise.take((node, c)),
+                                       pack.weights, pack.layers, pack.clamps, pack.params, pack.first,
+                                       len(mlp_ids) + len(gather_rows), table, row_of[node])
 
-            if by_chunks:  # one shared counter: next() on itertools.count is atomic
-                next_chunks = itertools.count()
+            # Chunks of rows are independent, and the kernel holds no GIL: with two or more, the
+            # main and the helper thread each take the next one as they finish one.
+            if helper is not None and len(chunks) >= 2:
+                next_chunks = itertools.count()  # next() on itertools.count is atomic
                 other = helper.submit(fill, next_chunks)
                 fill(next_chunks)
                 other.result()
             else:
                 fill(range(len(chunks)))
-            return out
 
-        # Topological generations of these dense DAGs are mostly single nodes: the parallelism
-        # is within a node (its parents' encoders), not across nodes.
-        helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plurel-encode") if threads > 1 else None
+        helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plurel-scm") if threads > 1 else None
         try:
             for node in order:
-                out = compute(node)
-                values[node] = out
+                if g.nodes[node]["is_source"]:
+                    source(node)
+                else:
+                    compute(node)
                 # Once per node, not per out-edge: do its values repeat enough to encode each once?
-                distinct[node] = distinct_values(out) if out.dtype.kind == "f" and g.out_degree(node) else None
+                if g.nodes[node]["prop_type"] == "numerical" and g.out_degree(node):
+                    found = distinct_values(values[row_of[node]])
+                    if found is not None and len(found[0]) <= ENCODE_ONCE_MAX:
+                        distinct[node] = found[0]
+                        labels[row_of[node]] = found[1]
+                    else:
+                        distinct[node] = None
         finally:
             if helper is not None:
                 helper.shutdown()
 
     result: dict[str, np.ndarray] = {}
     for node, col in built.node_col.items():
-        v = values[node]
         if col.kind == "categorical" and lazy:
-            v = _quantize(v, col.k, sp, built.rng)
+            result[col.name] = _quantize(values[row_of[node]], col.k, sp, built.rng)
             g.nodes[node]["quantized"] = True
-        result[col.name] = v.astype(np.int64) if col.kind == "categorical" else v.astype(np.float64)
+        elif col.kind == "categorical":
+            result[col.name] = labels[row_of[node]].astype(np.int64)
+        else:
+            result[col.name] = values[row_of[node]].astype(np.float64)
 
     for node in g.nodes:  # keep the trace light and picklable
         g.nodes[node].pop("_decoder", None)
+        g.nodes[node].pop("_pack", None)
     for u, v in g.edges:
         g.edges[u, v].pop("_encoder", None)
     trace = ScmTrace(

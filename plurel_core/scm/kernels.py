@@ -1,0 +1,576 @@
+"""The compiled SCM node kernel: encode every parent, aggregate, add noise, decode, per row block.
+
+A paper table holds about 1000 rows, so the numpy path makes hundreds of short calls per node,
+and two threads spend their time handing the GIL over. This kernel (numba, no GIL, cached on
+disk) does a node's whole work on a block of rows in one call, so two threads split a node's
+rows and both cores work:
+
+- the MLPs of a node (the encoders of its edges and its decoder) are packed into flat arrays
+  once, when the SCM is built (:func:`pack_mlps`);
+- the matrix products go to BLAS (scipy's, through numba) on tiles of ``TILE_ROWS`` rows; the
+  activations, clamps and the aggregation run on the tile while it is in cache;
+- the 29 activations are evaluated by vectorizable float32 formulas (exp, log, tanh, sin by
+  range reduction and polynomials, accurate to a few float32 ulps). numba without Intel's SVML
+  would call the scalar libm per element, 5-10x slower than numpy's SIMD loops.
+
+The map is the one of :class:`plurel_core.scm.mlp.Mlp` and :class:`~plurel_core.scm.mlp.Aggregator`
+(every hidden output clamped to ±1e6, every weighted embedding to ±1e4); tests compare the two.
+The rows of a block do not depend on the other rows, and the blocks depend on the table's row
+count alone, so the values are the same whatever thread computes which block.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401 - numba's np.dot calls this BLAS; load it before any thread limit
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
+
+from plurel_core.scm.activations import ACTIVATIONS, SineSum
+
+TILE_ROWS = 512  # rows per BLAS call: 512 x 32 float32 (64 KB) stays in L2 through a whole MLP
+CLAMP_EMB = np.float32(1e4)
+# After a product aggregation, magnitudes below 1e-20 are set to zero. Products of small inputs
+# are the one source of float32 subnormals here, which make every later product 30-100x slower;
+# at float32 precision they vanish anyway once added to the node noise (>= 1e-4 per cell).
+FLUSH_BELOW = np.float32(1e-20)
+MODES = {"sum": 0, "max": 1, "product": 2, "logsumexp": 3}
+ACT_CODE = {name: i for i, name in enumerate(ACTIVATIONS)}
+NO_ACTIVATION = -1  # an MLP's last layer
+_FLT_MAX = np.float32(np.finfo(np.float32).max)
+
+_jit = functools.partial(numba.njit, nogil=True, cache=True, fastmath={"contract"}, error_model="numpy")
+_inline = functools.partial(numba.njit, inline="always", fastmath={"contract"}, error_model="numpy")
+
+
+@intrinsic
+def _bits_as_f32(typingctx, x):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+    return types.float32(types.int32), codegen
+
+
+@intrinsic
+def _f32_as_bits(typingctx, x):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+    return types.int32(types.float32), codegen
+
+
+_f = np.float32
+_LOG2E, _LN2_HI, _LN2_LO = _f(1.4426950408889634), _f(0.693145751953125), _f(1.428606765330187e-06)
+_LN2 = _f(0.6931471805599453)
+
+
+@_inline
+def _exp(x):
+    """e^x in float32 (about 1 ulp); inf above 88.72, and exactly 0 below -87.33 where e^x would be
+    a float32 subnormal (under 1.2e-38): arithmetic on subnormals is 30-100x slower."""
+    xc = min(max(x, _f(-88.0)), _f(89.0))
+    n = np.floor(xc * _LOG2E + _f(0.5))
+    r = xc - n * _LN2_HI
+    r = r - n * _LN2_LO
+    p = _f(1.0 / 5040.0)
+    p = p * r + _f(1.0 / 720.0)
+    p = p * r + _f(1.0 / 120.0)
+    p = p * r + _f(1.0 / 24.0)
+    p = p * r + _f(1.0 / 6.0)
+    p = p * r + _f(0.5)
+    p = p * r + _f(1.0)
+    p = p * r + _f(1.0)
+    k = np.int32(n)
+    k1 = k >> 1  # 2^k as two factors, so that 2^128 and the subnormals stay reachable
+    y = p * _bits_as_f32((k1 + np.int32(127)) << 23) * _bits_as_f32((k - k1 + np.int32(127)) << 23)
+    y = _f(0.0) if x < _f(-87.33) else y
+    return x if x != x else y
+
+
+@_inline
+def _expm1(x):
+    """e^x - 1 in float32, accurate near 0 (a Taylor polynomial below |x| = 0.35)."""
+    p = _f(1.0 / 362880.0)
+    p = p * x + _f(1.0 / 40320.0)
+    p = p * x + _f(1.0 / 5040.0)
+    p = p * x + _f(1.0 / 720.0)
+    p = p * x + _f(1.0 / 120.0)
+    p = p * x + _f(1.0 / 24.0)
+    p = p * x + _f(1.0 / 6.0)
+    p = p * x + _f(0.5)
+    p = p * x * x + x
+    e = _exp(x) - _f(1.0)
+    return p if abs(x) < _f(0.35) else e
+
+
+@_inline
+def _log(x):
+    """log(x) for x > 0 in float32 (about 1 ulp): exponent and a series in (m - 1) / (m + 1)."""
+    bits = _f32_as_bits(x)
+    e = ((bits >> 23) & np.int32(0xFF)) - np.int32(127)
+    m = _bits_as_f32((bits & np.int32(0x7FFFFF)) | np.int32(0x3F800000))  # in [1, 2)
+    big = m > _f(1.4142135)
+    m = m * _f(0.5) if big else m
+    ef = _f(e) + (_f(1.0) if big else _f(0.0))
+    s = (m - _f(1.0)) / (m + _f(1.0))
+    s2 = s * s
+    p = _f(1.0 / 11.0)
+    p = p * s2 + _f(1.0 / 9.0)
+    p = p * s2 + _f(1.0 / 7.0)
+    p = p * s2 + _f(1.0 / 5.0)
+    p = p * s2 + _f(1.0 / 3.0)
+    p = p * s2 + _f(1.0)
+    return ef * _LN2_HI + (ef * _LN2_LO + _f(2.0) * s * p)
+
+
+@_inline
+def _log1p(u):
+    """log(1 + u) for u >= 0, accurate near 0 (Goldberg's correction)."""
+    y = _f(1.0) + u
+    return u if y == _f(1.0) or u == np.inf else _log(y) * (u / (y - _f(1.0)))
+
+
+_TANH_P = tuple(_f(c) for c in (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
+                                 5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04,
+                                 4.89352455891786e-03))
+_TANH_Q = tuple(_f(c) for c in (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
+                                 4.89352518554385e-03))
+
+
+@_inline
+def _tanh(x):
+    """tanh in float32 by a rational minimax fit on |x| <= 7.9 (Eigen's; a few ulps), exactly ±1
+    from |x| = 9 on."""
+    v = min(max(x, _f(-7.90531110763549805)), _f(7.90531110763549805))
+    v2 = v * v
+    p = _TANH_P[0]
+    for c in _TANH_P[1:]:
+        p = p * v2 + c
+    q = _TANH_Q[0]
+    for c in _TANH_Q[1:]:
+        q = q * v2 + c
+    y = v * p / q
+    y = x if abs(x) < _f(0.0004) else y
+    y = (_f(1.0) if x > 0 else _f(-1.0)) if abs(x) >= _f(9.0) else y  # tanh(9) rounds to 1 in float32
+    return x if x != x else y
+
+
+@_inline
+def _log1p_unit(u):
+    """log(1 + u) for u in [0, 1]: 2 atanh(s) with s = u / (2 + u) <= 1/3, a series to s^17."""
+    s = u / (_f(2.0) + u)
+    s2 = s * s
+    p = _f(1.0 / 17.0)
+    for c in (_f(1.0 / 15.0), _f(1.0 / 13.0), _f(1.0 / 11.0), _f(1.0 / 9.0), _f(1.0 / 7.0), _f(1.0 / 5.0),
+              _f(1.0 / 3.0), _f(1.0)):
+        p = p * s2 + c
+    return _f(2.0) * s * p
+
+
+@_inline
+def _sin(x, quarter):
+    """sin(x + quarter pi/2): reduced by pi/2 in float64 (exact enough for any |x| a float32 MLP
+    reaches), then float32 polynomials on [-pi/4, pi/4]; NaN for inf and NaN, as numpy."""
+    xd = np.float64(x)
+    n = np.floor(xd * 0.6366197723675814 + 0.5)
+    r = np.float32(xd - n * 1.5707963267341256 - n * 6.077100506506192e-11)
+    r = _f(-0.8) if r < _f(-0.8) else (_f(0.8) if r > _f(0.8) else r)
+    n = n + quarter
+    q = np.float32(n - 4.0 * np.floor(n * 0.25))  # the quadrant, 0 to 3, without an integer conversion
+    r2 = r * r
+    s = r + r * r2 * (_f(-1.0 / 6.0) + r2 * (_f(1.0 / 120.0) + r2 * (_f(-1.0 / 5040.0) + r2 * _f(1.0 / 362880.0))))
+    c = _f(1.0) + r2 * (_f(-0.5) + r2 * (_f(1.0 / 24.0) + r2 * (_f(-1.0 / 720.0) + r2 * _f(1.0 / 40320.0))))
+    y = s if q == _f(0.0) else (c if q == _f(1.0) else (-s if q == _f(2.0) else -c))
+    return y if abs(x) < np.inf else np.float32(np.nan)
+
+
+_AS_P = _f(0.3275911)
+_AS_A = tuple(_f(c) for c in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
+
+
+@_inline
+def _erfc_tail(z, scale):
+    """scale * (1 - erf(z)) for z >= 0, Abramowitz & Stegun 7.1.26 (as activations.erf)."""
+    t = _f(1.0) / (_f(1.0) + _AS_P * z)
+    q = _AS_A[4] * scale * t
+    q = (q + _AS_A[3] * scale) * t
+    q = (q + _AS_A[2] * scale) * t
+    q = (q + _AS_A[1] * scale) * t
+    q = (q + _AS_A[0] * scale) * t
+    e = min(z, _f(6.0))
+    return q * _exp(-(e * e))
+
+
+@_inline
+def _elu(v):
+    return v if v > _f(0.0) else _expm1(min(v, _f(0.0)))
+
+
+@_inline
+def _softplus(v):
+    """log(1 + e^v) as max(v, 0) + log1p(e^-|v|), with v floored at -46 (as activations._softplus:
+    no float32 subnormals); above 20 that is v itself, PyTorch's threshold."""
+    w = max(v, _f(-46.0))
+    y = max(w, _f(0.0)) + _log1p_unit(_exp(-abs(w)))
+    return v if v != v else y
+
+
+@_inline
+def _sigmoid(v):
+    return _f(0.5) * (_f(1.0) + _tanh(_f(0.5) * v))
+
+
+@_inline
+def _hardsigmoid(v):
+    h = v / _f(6.0) + _f(0.5)
+    return _f(0.0) if h < _f(0.0) else (_f(1.0) if h > _f(1.0) else h)
+
+
+@_inline
+def _clip1(v):
+    return _f(-1.0) if v < _f(-1.0) else (_f(1.0) if v > _f(1.0) else v)
+
+
+@_inline
+def _leaky(v, slope):
+    return v if v >= _f(0.0) or v != v else v * slope
+
+
+@_inline
+def _sign(v):
+    return _f(1.0) if v > _f(0.0) else (_f(-1.0) if v < _f(0.0) else v)
+
+
+_SELU_ALPHA, _SELU_SCALE = _f(1.6732632423543772), _f(1.0507009873554805)
+_RRELU_SLOPE = _f((1.0 / 8.0 + 1.0 / 3.0) / 2.0)
+_SQRT1_2 = _f(0.7071067811865476)
+_GELU_SCALE = _f(0.5 * np.sqrt(2.0))
+_ABS = ACT_CODE["abs"]
+_CELU = ACT_CODE["celu"]
+_CLAMP = ACT_CODE["clamp"]
+_COS = ACT_CODE["cos"]
+_ELU = ACT_CODE["elu"]
+_GELU = ACT_CODE["gelu"]
+_HARDSHRINK = ACT_CODE["hardshrink"]
+_HARDSIGMOID = ACT_CODE["hardsigmoid"]
+_HARDSWISH = ACT_CODE["hardswish"]
+_HARDTANH = ACT_CODE["hardtanh"]
+_LEAKY_RELU = ACT_CODE["leaky_relu"]
+_LOGSIGMOID = ACT_CODE["logsigmoid"]
+_MISH = ACT_CODE["mish"]
+_RELU = ACT_CODE["relu"]
+_RRELU = ACT_CODE["rrelu"]
+_SELU = ACT_CODE["selu"]
+_SIGMOID = ACT_CODE["sigmoid"]
+_SIGN = ACT_CODE["sign"]
+_SIGNED_LOG1P = ACT_CODE["signed_log1p"]
+_SILU = ACT_CODE["silu"]
+_SIN = ACT_CODE["sin"]
+_SINE_SUM = ACT_CODE["sine_sum"]
+_SOFTPLUS = ACT_CODE["softplus"]
+_SOFTSHRINK = ACT_CODE["softshrink"]
+_SOFTSIGN = ACT_CODE["softsign"]
+_SQRT_SMOOTH = ACT_CODE["sqrt_smooth"]
+_TANH = ACT_CODE["tanh"]
+_TANHSHRINK = ACT_CODE["tanhshrink"]
+
+
+@_jit
+def activate(code, params, at, x, clamp):
+    """x = clamp(act(x), ±clamp) in place on a flat float32 array (no clamp if clamp is inf)."""
+    n = x.size
+    if code == _RELU:
+        for i in range(n):
+            v = x[i]
+            x[i] = _f(0.0) if v < _f(0.0) else v
+    elif code == _ELU or code == _CELU:
+        for i in range(n):
+            x[i] = _elu(x[i])
+    elif code == _SELU:
+        for i in range(n):
+            v = x[i]
+            x[i] = _SELU_SCALE * (v if v > _f(0.0) else _SELU_ALPHA * _expm1(min(v, _f(0.0))))
+    elif code == _SILU:
+        for i in range(n):
+            v = x[i]
+            x[i] = v * _sigmoid(v)
+    elif code == _SOFTSIGN:
+        for i in range(n):
+            v = x[i]
+            x[i] = v / (_f(1.0) + abs(v))
+    elif code == _TANH:
+        for i in range(n):
+            x[i] = _tanh(x[i])
+    elif code == _SIGMOID:
+        for i in range(n):
+            x[i] = _sigmoid(x[i])
+    elif code == _HARDSWISH:
+        for i in range(n):
+            v = x[i]
+            x[i] = v * _hardsigmoid(v)
+    elif code == _MISH:
+        for i in range(n):
+            v = x[i]
+            x[i] = v * _tanh(_softplus(v))
+    elif code == _LEAKY_RELU:
+        for i in range(n):
+            x[i] = _leaky(x[i], _f(0.01))
+    elif code == _GELU:
+        for i in range(n):
+            v = x[i]
+            z = abs(v) * _SQRT1_2
+            x[i] = (v if v > _f(0.0) else _f(0.0)) - _erfc_tail(z, _GELU_SCALE) * z
+    elif code == _SOFTPLUS:
+        for i in range(n):
+            x[i] = _softplus(x[i])
+    elif code == _HARDSIGMOID:
+        for i in range(n):
+            x[i] = _hardsigmoid(x[i])
+    elif code == _HARDTANH or code == _CLAMP:
+        for i in range(n):
+            x[i] = _clip1(x[i])
+    elif code == _TANHSHRINK:
+        for i in range(n):
+            v = x[i]
+            x[i] = v - _tanh(v)
+    elif code == _RRELU:
+        for i in range(n):
+            x[i] = _leaky(x[i], _RRELU_SLOPE)
+    elif code == _LOGSIGMOID:
+        for i in range(n):
+            x[i] = -_softplus(-x[i])
+    elif code == _SOFTSHRINK:
+        for i in range(n):
+            v = x[i]
+            x[i] = v - (_f(-0.5) if v < _f(-0.5) else (_f(0.5) if v > _f(0.5) else v))
+    elif code == _HARDSHRINK:
+        for i in range(n):
+            v = x[i]
+            x[i] = v * (_f(1.0) if abs(v) > _f(0.5) else _f(0.0))
+    elif code == _ABS:
+        for i in range(n):
+            x[i] = abs(x[i])
+    elif code == _SIN:
+        for i in range(n):
+            x[i] = _sin(x[i], 0)
+    elif code == _COS:
+        for i in range(n):
+            x[i] = _sin(x[i], 1)
+    elif code == _SIGN:
+        for i in range(n):
+            x[i] = _sign(x[i])
+    elif code == _SIGNED_LOG1P:
+        for i in range(n):
+            v = x[i]
+            y = _log1p(abs(v))
+            x[i] = -y if v < _f(0.0) else (y if v > _f(0.0) else v)
+    elif code == _SQRT_SMOOTH:
+        for i in range(n):
+            v = x[i]
+            x[i] = (np.sqrt(v * v + _f(1.0)) - _f(1.0)) / _f(2.0) + v
+    elif code == _SINE_SUM:
+        k = int(params[at])
+        arg = x.copy()
+        x[:] = 0.0
+        for j in range(k):  # a term at a time, so that the loop over elements vectorizes
+            a, f, p = params[at + 1 + j], params[at + 1 + k + j], params[at + 1 + 2 * k + j]
+            for i in range(n):
+                x[i] += a * _sin(arg[i] * f + p, 0)
+    # identity: nothing to do
+    if clamp < np.inf:
+        for i in range(n):
+            v = x[i]
+            x[i] = clamp if v > clamp else (-clamp if v < -clamp else v)
+
+
+@dataclass
+class MlpPack:
+    """MLPs in flat arrays: ``layers[l]`` = (weight offset, rows, cols, activation code, parameter
+    offset), ``clamps[l]`` its hidden clamp (inf on a last layer), MLP i = layers first[i]..first[i+1]-1."""
+
+    weights: np.ndarray  # float32, the folded matrices one after the other
+    layers: np.ndarray  # int64 (L, 5)
+    clamps: np.ndarray  # float32 (L,)
+    params: np.ndarray  # float32, the sine sums' terms: k, amplitudes, frequencies, phases
+    first: np.ndarray  # int64 (count + 1,)
+
+
+def pack_mlps(mlps) -> MlpPack:
+    """Pack :class:`~plurel_core.scm.mlp.Mlp` objects (their folded matrices) for the kernel."""
+    mats, layers, clamps, params = [], [], [], [np.zeros(1, np.float32)]
+    first, offset, p_at = [0], 0, 1
+    for mlp in mlps:
+        hidden = len(mlp.folded) - 1
+        for layer, w in enumerate(mlp.folded):
+            code, at = NO_ACTIVATION, 0
+            if layer < hidden:
+                code = ACT_CODE[mlp.activation_names[layer]]
+                act = mlp.activations[layer]
+                if isinstance(act, SineSum):
+                    terms = np.concatenate([[len(act.amp)], act.amp, act.freq, act.phase]).astype(np.float32)
+                    params.append(terms)
+                    at, p_at = p_at, p_at + len(terms)
+            layers.append((offset, w.shape[0], w.shape[1], code, at))
+            clamps.append(mlp.clamps[layer] if layer < hidden else np.inf)
+            mats.append(w.reshape(-1))
+            offset += w.size
+        first.append(len(layers))
+    return MlpPack(np.concatenate(mats) if mats else np.zeros(0, np.float32),
+                   np.array(layers, dtype=np.int64).reshape(-1, 5), np.array(clamps, dtype=np.float32),
+                   np.concatenate(params), np.array(first, dtype=np.int64))
+
+
+@_jit
+def _mlp_tile(mlp, x, weights, layers, clamps, params, first, buf_a, buf_b):
+    """MLP ``mlp`` of a pack on a tile ``x`` (rows, in); the output is a view into buf_a or buf_b."""
+    rows = x.shape[0]
+    out = x
+    for layer in range(first[mlp], first[mlp + 1]):
+        off, r, c, code, at = layers[layer]
+        w = weights[off:off + r * c].reshape((r, c))
+        buf = buf_a if (layer - first[mlp]) % 2 == 0 else buf_b
+        y = buf[:rows * c].reshape((rows, c))
+        if r == 1:  # a one-column input: an outer product
+            for i in range(rows):
+                v = out[i, 0]
+                for j in range(c):
+                    y[i, j] = v * w[0, j]
+        else:
+            np.dot(out, w, y)
+        if code != NO_ACTIVATION:
+            activate(code, params, at, buf[:rows * c], clamps[layer])
+        out = y
+    return out
+
+
+@_inline
+def _fold(mode, acc, aux, y, clamp):
+    """Fold y into acc elementwise (clamped to ±clamp): sum, max (NaN kept), product, or
+    logsumexp as a running maximum (acc) and a sum of shifted exponentials (aux)."""
+    n = acc.size
+    if mode == 0:
+        for i in range(n):
+            v = y[i]
+            acc[i] += clamp if v > clamp else (-clamp if v < -clamp else v)
+    elif mode == 1:
+        for i in range(n):
+            v = y[i]
+            v = clamp if v > clamp else (-clamp if v < -clamp else v)
+            a = acc[i]
+            acc[i] = v if v > a or v != v else a
+    elif mode == 2:
+        for i in range(n):
+            v = y[i]
+            acc[i] *= clamp if v > clamp else (-clamp if v < -clamp else v)
+    else:
+        for i in range(n):
+            v = y[i]
+            v = clamp if v > clamp else (-clamp if v < -clamp else v)
+            m = acc[i]
+            d = v - m
+            e = _exp(-abs(d))
+            grow = d > _f(0.0)
+            keep = v == -np.inf  # e^-inf adds nothing (a null reference's identity)
+            aux[i] = aux[i] if keep else (aux[i] * e + _f(1.0) if grow else aux[i] + e)
+            acc[i] = v if grow and not keep else m
+
+
+@_jit
+def node_block(lo, hi, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, gather_tables,
+               foreign, noise, weights, layers, clamps, params, first, decoder, decoder_table, out_row):
+    """A node's values on rows lo..hi: every parent encoded and aggregated, plus noise, decoded.
+
+    values / labels: (nodes, n) float32 values / int32 gather indices (a categorical node's labels
+    or a repeating column's distinct-value index). MLP parent i: node row mlp_rows[i], MLP
+    mlp_ids[i] of the pack. Gather parent i: node row gather_rows[i], its encoded values are rows
+    gather_at[i] + labels[...] of gather_tables (already weighted and clamped). foreign: (n, emb)
+    or empty; noise: (hi - lo, emb). Writes values[out_row] (numerical) or labels[out_row] (when
+    ``decoder_table`` has rows: the category whose embedding scores highest).
+    """
+    emb = noise.shape[1]
+    acc_buf = np.empty(TILE_ROWS * emb, np.float32)
+    aux_buf = np.empty(TILE_ROWS * emb, np.float32)
+    buf_a = np.empty(TILE_ROWS * emb, np.float32)
+    buf_b = np.empty(TILE_ROWS * emb, np.float32)
+    k = decoder_table.shape[0]
+    table_t = np.ascontiguousarray(decoder_table.T)
+    scores = np.empty((TILE_ROWS, max(k, 1)), np.float32)
+    x_in = np.empty((TILE_ROWS, 1), np.float32)
+    init = _f(0.0) if mode == 0 else (_f(1.0) if mode == 2 else _f(-np.inf))
+    for t0 in range(lo, hi, TILE_ROWS):
+        t1 = min(hi, t0 + TILE_ROWS)
+        rows = t1 - t0
+        cells = rows * emb
+        acc = acc_buf[:cells]
+        aux = aux_buf[:cells]
+        acc[:] = init
+        aux[:] = 0.0
+        for p in range(mlp_rows.size):
+            for i in range(rows):
+                x_in[i, 0] = values[mlp_rows[p], t0 + i]
+            y = _mlp_tile(mlp_ids[p], x_in[:rows], weights, layers, clamps, params, first, buf_a, buf_b)
+            _fold(mode, acc, aux, y.reshape(cells), CLAMP_EMB)
+        for p in range(gather_rows.size):
+            for i in range(rows):
+                at = gather_at[p] + labels[gather_rows[p], t0 + i]
+                _fold(mode, acc[i * emb:(i + 1) * emb], aux[i * emb:(i + 1) * emb], gather_tables[at], _f(np.inf))
+        if foreign.shape[0]:
+            _fold(mode, acc, aux, foreign[t0:t1].reshape(cells), _f(np.inf))
+        if mode == 3:
+            for i in range(cells):
+                s = aux[i]
+                acc[i] = acc[i] + _log(s) if s > _f(0.0) else -np.inf
+        for i in range(rows):
+            for j in range(emb):
+                acc[i * emb + j] += noise[t0 - lo + i, j]
+        if mode == 2:  # products of small inputs are the one source of tiny values here
+            for i in range(cells):
+                if abs(acc[i]) < FLUSH_BELOW:
+                    acc[i] = _f(0.0)
+        h = _mlp_tile(decoder, acc.reshape((rows, emb)), weights, layers, clamps, params, first, buf_a, buf_b)
+        if k == 0:
+            for i in range(rows):
+                v = h[i, 0]
+                values[out_row, t0 + i] = _f(0.0) if v != v else (_f(1e6) if v == np.inf else (
+                    _f(-1e6) if v == -np.inf else v))  # numpy's nan_to_num(nan=0, posinf=1e6, neginf=-1e6)
+        else:
+            for i in range(rows):
+                for j in range(emb):
+                    v = h[i, j]
+                    h[i, j] = _f(0.0) if v != v else min(max(v, -_FLT_MAX), _FLT_MAX)
+            s = scores[:rows]
+            np.dot(h, table_t, s)
+            for i in range(rows):
+                best, arg = s[i, 0], 0
+                for j in range(1, k):
+                    if best != best:
+                        break
+                    v = s[i, j]
+                    if v > best or v != v:
+                        best, arg = v, j
+                labels[out_row, t0 + i] = arg
+
+
+def warm_up() -> None:
+    """Compile the kernel for every activation and mode now (numba caches it on disk)."""
+    from plurel_core.scm.activations import make_activation
+    from plurel_core.scm.mlp import Mlp
+
+    rng = np.random.default_rng(0)
+    names = list(ACTIVATIONS)
+    mlps = [Mlp([rng.standard_normal((1, 4)).astype(np.float32), rng.standard_normal((4, 4)).astype(np.float32)],
+                [make_activation(n, rng)], [n], [1.0], ["kaiming_normal"] * 2) for n in names]
+    dec = Mlp([rng.standard_normal((4, 4)).astype(np.float32)], [], [], [], ["kaiming_normal"])
+    pack = pack_mlps([*mlps, dec])
+    values = rng.standard_normal((len(names) + 1, 8)).astype(np.float32)
+    labels = np.zeros((len(names) + 1, 8), np.int32)
+    for mode in range(4):
+        for table in (np.zeros((0, 4), np.float32), np.eye(4, dtype=np.float32)):
+            node_block(0, 8, mode, values, labels, np.arange(len(names), dtype=np.int64),
+                       np.arange(len(names), dtype=np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
+                       np.zeros((1, 4), np.float32), np.zeros((8, 4), np.float32), np.zeros((8, 4), np.float32),
+                       pack.weights, pack.layers, pack.clamps, pack.params, pack.first, len(names), table,
+                       len(names))
