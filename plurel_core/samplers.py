@@ -91,6 +91,20 @@ def beta(a: float, b: float, rng: np.random.Generator, shape, scale: float = 1.0
     return out.reshape(shape)
 
 
+def beta_envelope(a: float, b: float) -> tuple:
+    """The envelope tables of Beta(a, b) that :func:`fill_beta` samples from (see :func:`beta`)."""
+    if not (a > 0 and b > 0):
+        raise ValueError(f"Beta parameters must be positive, got a={a!r}, b={b!r}")
+    return _beta_table(float(a), float(b))
+
+
+def stream_states(rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` fresh xoshiro256++ states (a (count, 4) uint64 array, none all zero) from ``rng``."""
+    states = rng.bit_generator.random_raw(4 * count).reshape(count, 4)
+    states[~states.any(axis=1), 0] = 1
+    return states
+
+
 BETA_BINS = 256
 BETA_EDGE = 1e-6
 BETA_SLOT_BITS = 14
@@ -272,6 +286,13 @@ def _beta_table(a, b):
         slots[used:used + c] = p
         used += c
     return kind, start, width, top, low, shift, slots
+
+
+@numba.njit(**_JIT)
+def fill_beta(out, a, b, scale, kind, start, width, top, low, shift, slots, state):
+    """out = scale x Beta(a, b) draws from the stream of ``state`` (4 uint64), for compiled callers;
+    the envelope is :func:`beta_envelope`'s."""
+    _beta_fill(out, a, b, scale, kind, start, width, top, low, shift, slots, (state[0], state[1], state[2], state[3]))
 
 
 @numba.njit(**_JIT)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import plurel_core as pc
+from plurel_core import samplers
 from plurel_core.scm import kernels
 from plurel_core.scm.activations import ACTIVATIONS, SineSum, make_activation
 from plurel_core.scm.mlp import CLAMP_EMB, Aggregator, make_decoders, make_mlps
@@ -107,10 +108,14 @@ def _node_case(seed, mode, kind, n=1300, p_mlp=5):
     labels[p_mlp] = rng.integers(0, 4, n)  # one gather parent with a 4-row table
     gather_table = np.clip(rng.standard_normal((4, emb)) * 3, -CLAMP_EMB, CLAMP_EMB).astype(np.float32)
     foreign = (rng.standard_normal((n, emb)) * 0.5).astype(np.float32)
-    noise = (rng.random((n, emb)) / emb).astype(np.float32)
+    state = samplers.stream_states(rng, 1)[0]
+    envelope = samplers.beta_envelope(2.0, 5.0)
+    noise = np.empty(n * emb, np.float32)  # the same stream the kernel draws from
+    samplers.fill_beta(noise, 2.0, 5.0, 1.0 / emb, *envelope, state)
+    noise = noise.reshape(n, emb)
     kernels.node_block(0, n, kernels.MODES[mode], values, labels, np.arange(p_mlp), np.arange(p_mlp),
-                       np.array([p_mlp]), np.array([0]), gather_table, foreign, noise, pack.weights,
-                       pack.layers, pack.clamps, pack.params, pack.first, p_mlp, table, p_mlp + 1)
+                       np.array([p_mlp]), np.array([0]), gather_table, foreign, 2.0, 5.0, envelope, state,
+                       pack.weights, pack.layers, pack.clamps, pack.params, pack.first, p_mlp, table, p_mlp + 1)
     want = _node_reference(mode, encs, values[:p_mlp], [gather_table[labels[p_mlp]]], foreign, noise, decoder)
     got = labels[p_mlp + 1] if kind == "categorical" else values[p_mlp + 1]
     return got, want
@@ -133,6 +138,18 @@ def test_a_node_block_matches_the_numpy_mlps_and_aggregator(mode, kind):
         assert np.allclose(got, want, rtol=1e-5, atol=1e-5 * np.std(want)), np.abs(got - want).max()
 
 
+def test_the_kernel_noise_is_the_sampler_law_and_depends_on_the_state_alone():
+    env = samplers.beta_envelope(0.5, 3.0)
+    state = np.array([1, 2, 3, 4], dtype=np.uint64)
+    one, two = np.empty(50_000, np.float32), np.empty(50_000, np.float32)
+    samplers.fill_beta(one, 0.5, 3.0, 1.0, *env, state)
+    samplers.fill_beta(two, 0.5, 3.0, 1.0, *env, state)
+    assert np.array_equal(one, two)
+    assert abs(one.mean() - 0.5 / 3.5) < 3 * one.std() / np.sqrt(len(one))
+    states = samplers.stream_states(np.random.default_rng(0), 3)
+    assert states.shape == (3, 4) and states.dtype == np.uint64 and len({tuple(s) for s in states}) == 3
+
+
 def test_a_block_writes_only_its_rows():
     sp = pc.Config.preset("paper").scm
     rng = np.random.default_rng(2)
@@ -143,6 +160,7 @@ def test_a_block_writes_only_its_rows():
     labels = np.zeros((3, 100), np.int32)
     empty = np.zeros((0, sp.emb), np.float32)
     kernels.node_block(10, 60, 0, values, labels, np.arange(2), np.arange(2), np.zeros(0, np.int64),
-                       np.zeros(0, np.int64), empty, empty, np.zeros((50, sp.emb), np.float32), pack.weights,
-                       pack.layers, pack.clamps, pack.params, pack.first, 2, empty, 2)
+                       np.zeros(0, np.int64), empty, empty, 2.0, 2.0, samplers.beta_envelope(2.0, 2.0),
+                       np.arange(1, 5, dtype=np.uint64), pack.weights, pack.layers, pack.clamps, pack.params,
+                       pack.first, 2, empty, 2)
     assert (values[2, :10] == -7).all() and (values[2, 60:] == -7).all() and (values[2, 10:60] != -7).any()

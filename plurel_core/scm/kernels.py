@@ -31,6 +31,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
+from plurel_core.samplers import fill_beta
 from plurel_core.scm.activations import ACTIVATIONS, SineSum
 
 TILE_ROWS = 512  # rows per BLAS call: 512 x 32 float32 (64 KB) stays in L2 through a whole MLP
@@ -64,7 +65,7 @@ def _f32_as_bits(typingctx, x):
 
 _f = np.float32
 _LOG2E, _LN2_HI, _LN2_LO = _f(1.4426950408889634), _f(0.693145751953125), _f(1.428606765330187e-06)
-_LN2 = _f(0.6931471805599453)
+_SMALL = _f(1e-10)  # below it x^2 < 1e-20 and, further down, a float32 subnormal (30-100x slower)
 
 
 @_inline
@@ -92,18 +93,20 @@ def _exp(x):
 
 @_inline
 def _expm1(x):
-    """e^x - 1 in float32, accurate near 0 (a Taylor polynomial below |x| = 0.35)."""
+    """e^x - 1 in float32, accurate near 0 (a Taylor polynomial below |x| = 0.35; x itself below
+    1e-10, where x^2 would be a subnormal)."""
+    t = x if abs(x) > _SMALL else _SMALL
     p = _f(1.0 / 362880.0)
-    p = p * x + _f(1.0 / 40320.0)
-    p = p * x + _f(1.0 / 5040.0)
-    p = p * x + _f(1.0 / 720.0)
-    p = p * x + _f(1.0 / 120.0)
-    p = p * x + _f(1.0 / 24.0)
-    p = p * x + _f(1.0 / 6.0)
-    p = p * x + _f(0.5)
-    p = p * x * x + x
+    p = p * t + _f(1.0 / 40320.0)
+    p = p * t + _f(1.0 / 5040.0)
+    p = p * t + _f(1.0 / 720.0)
+    p = p * t + _f(1.0 / 120.0)
+    p = p * t + _f(1.0 / 24.0)
+    p = p * t + _f(1.0 / 6.0)
+    p = p * t + _f(0.5)
+    p = p * t * t + t
     e = _exp(x) - _f(1.0)
-    return p if abs(x) < _f(0.35) else e
+    return x if abs(x) <= _SMALL else (p if abs(x) < _f(0.35) else e)
 
 
 @_inline
@@ -145,6 +148,7 @@ def _tanh(x):
     """tanh in float32 by a rational minimax fit on |x| <= 7.9 (Eigen's; a few ulps), exactly ±1
     from |x| = 9 on."""
     v = min(max(x, _f(-7.90531110763549805)), _f(7.90531110763549805))
+    v = v if abs(v) >= _f(0.0004) else _f(0.0004)  # below it the result is x (and v^2 stays normal)
     v2 = v * v
     p = _TANH_P[0]
     for c in _TANH_P[1:]:
@@ -162,12 +166,13 @@ def _tanh(x):
 def _log1p_unit(u):
     """log(1 + u) for u in [0, 1]: 2 atanh(s) with s = u / (2 + u) <= 1/3, a series to s^17."""
     s = u / (_f(2.0) + u)
+    s = s if s > _SMALL else _SMALL  # log1p(u) = u below 2e-10; s^2 stays a normal float
     s2 = s * s
     p = _f(1.0 / 17.0)
     for c in (_f(1.0 / 15.0), _f(1.0 / 13.0), _f(1.0 / 11.0), _f(1.0 / 9.0), _f(1.0 / 7.0), _f(1.0 / 5.0),
               _f(1.0 / 3.0), _f(1.0)):
         p = p * s2 + c
-    return _f(2.0) * s * p
+    return u if u < _f(2.0) * _SMALL else _f(2.0) * s * p
 
 
 @_inline
@@ -178,11 +183,14 @@ def _sin(x, quarter):
     n = np.floor(xd * 0.6366197723675814 + 0.5)
     r = np.float32(xd - n * 1.5707963267341256 - n * 6.077100506506192e-11)
     r = _f(-0.8) if r < _f(-0.8) else (_f(0.8) if r > _f(0.8) else r)
+    tiny = abs(r) < _SMALL  # sin r = r, cos r = 1 there; r^2 would be a subnormal
+    r0, r = r, (_SMALL if tiny else r)
     n = n + quarter
     q = np.float32(n - 4.0 * np.floor(n * 0.25))  # the quadrant, 0 to 3, without an integer conversion
     r2 = r * r
     s = r + r * r2 * (_f(-1.0 / 6.0) + r2 * (_f(1.0 / 120.0) + r2 * (_f(-1.0 / 5040.0) + r2 * _f(1.0 / 362880.0))))
     c = _f(1.0) + r2 * (_f(-0.5) + r2 * (_f(1.0 / 24.0) + r2 * (_f(-1.0 / 720.0) + r2 * _f(1.0 / 40320.0))))
+    s = r0 if tiny else s
     y = s if q == _f(0.0) else (c if q == _f(1.0) else (-s if q == _f(2.0) else -c))
     return y if abs(x) < np.inf else np.float32(np.nan)
 
@@ -200,7 +208,7 @@ def _erfc_tail(z, scale):
     q = (q + _AS_A[2] * scale) * t
     q = (q + _AS_A[1] * scale) * t
     q = (q + _AS_A[0] * scale) * t
-    e = min(z, _f(6.0))
+    e = min(max(z, _SMALL), _f(6.0))  # e^2 stays a normal float
     return q * _exp(-(e * e))
 
 
@@ -370,7 +378,8 @@ def activate(code, params, at, x, clamp):
     elif code == _SQRT_SMOOTH:
         for i in range(n):
             v = x[i]
-            x[i] = (np.sqrt(v * v + _f(1.0)) - _f(1.0)) / _f(2.0) + v
+            w = v if abs(v) > _SMALL else _f(0.0)  # v^2 stays a normal float
+            x[i] = (np.sqrt(w * w + _f(1.0)) - _f(1.0)) / _f(2.0) + v
     elif code == _SINE_SUM:
         k = int(params[at])
         arg = x.copy()
@@ -480,17 +489,23 @@ def _fold(mode, acc, aux, y, clamp):
 
 @_jit
 def node_block(lo, hi, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, gather_tables,
-               foreign, noise, weights, layers, clamps, params, first, decoder, decoder_table, out_row):
+               foreign, noise_a, noise_b, envelope, noise_state, weights, layers, clamps, params, first,
+               decoder, decoder_table, out_row):
     """A node's values on rows lo..hi: every parent encoded and aggregated, plus noise, decoded.
 
     values / labels: (nodes, n) float32 values / int32 gather indices (a categorical node's labels
     or a repeating column's distinct-value index). MLP parent i: node row mlp_rows[i], MLP
     mlp_ids[i] of the pack. Gather parent i: node row gather_rows[i], its encoded values are rows
     gather_at[i] + labels[...] of gather_tables (already weighted and clamped). foreign: (n, emb)
-    or empty; noise: (hi - lo, emb). Writes values[out_row] (numerical) or labels[out_row] (when
-    ``decoder_table`` has rows: the category whose embedding scores highest).
+    or empty. The noise, Beta(noise_a, noise_b) / emb per cell, is drawn here from the stream of
+    ``noise_state`` with the envelope of ``samplers.beta_envelope``. Writes values[out_row]
+    (numerical) or labels[out_row] (when ``decoder_table`` has rows: the category whose embedding
+    scores highest).
     """
-    emb = noise.shape[1]
+    emb = gather_tables.shape[1]
+    kind, start, width, top, low, shift, slots = envelope
+    noise = np.empty((hi - lo) * emb, np.float32)
+    fill_beta(noise, noise_a, noise_b, 1.0 / emb, kind, start, width, top, low, shift, slots, noise_state)
     acc_buf = np.empty(TILE_ROWS * emb, np.float32)
     aux_buf = np.empty(TILE_ROWS * emb, np.float32)
     buf_a = np.empty(TILE_ROWS * emb, np.float32)
@@ -523,9 +538,9 @@ def node_block(lo, hi, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gat
             for i in range(cells):
                 s = aux[i]
                 acc[i] = acc[i] + _log(s) if s > _f(0.0) else -np.inf
-        for i in range(rows):
-            for j in range(emb):
-                acc[i * emb + j] += noise[t0 - lo + i, j]
+        at = (t0 - lo) * emb
+        for i in range(cells):
+            acc[i] += noise[at + i]
         if mode == 2:  # products of small inputs are the one source of tiny values here
             for i in range(cells):
                 if abs(acc[i]) < FLUSH_BELOW:
@@ -556,6 +571,7 @@ def node_block(lo, hi, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gat
 
 def warm_up() -> None:
     """Compile the kernel for every activation and mode now (numba caches it on disk)."""
+    from plurel_core.samplers import beta_envelope
     from plurel_core.scm.activations import make_activation
     from plurel_core.scm.mlp import Mlp
 
@@ -571,6 +587,6 @@ def warm_up() -> None:
         for table in (np.zeros((0, 4), np.float32), np.eye(4, dtype=np.float32)):
             node_block(0, 8, mode, values, labels, np.arange(len(names), dtype=np.int64),
                        np.arange(len(names), dtype=np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
-                       np.zeros((1, 4), np.float32), np.zeros((8, 4), np.float32), np.zeros((8, 4), np.float32),
-                       pack.weights, pack.layers, pack.clamps, pack.params, pack.first, len(names), table,
+                       np.zeros((1, 4), np.float32), np.zeros((8, 4), np.float32), 2.0, 3.0,
+                       beta_envelope(2.0, 3.0), np.arange(1, 5, dtype=np.uint64), pack.weights, pack.layers, pack.clamps, pack.params, pack.first, len(names), table,
                        len(names))

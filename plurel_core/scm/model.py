@@ -21,7 +21,6 @@ import numpy as np
 from plurel_core import samplers
 from plurel_core.database import ScmTrace
 from plurel_core.graphs import sample_dag
-from plurel_core.prefetch import Prefetcher
 from plurel_core.random import pick
 from plurel_core.scm import kernels
 from plurel_core.scm.mlp import (
@@ -36,12 +35,11 @@ from plurel_core.scm.mlp import (
 )
 from plurel_core.scm.sources import categorical_source, numerical_source
 
-NOISE_AHEAD_BYTES = 64 << 20  # node noise drawn ahead on the background thread, at most
-NOISE_AHEAD_KEYS = 32  # and at most this many (node, chunk) keys: each submitted future costs a few µs
 # Rows per chunk of SCM propagation: the unit of noise streams and of the work two threads share.
 # A table of SPLIT_FROM_ROWS rows or more has at least two, so that both cores work on it.
 CHUNK_ROWS = 8192
-SPLIT_FROM_ROWS = 1024
+SPLIT_FROM_ROWS = 256
+NOISE_STREAM = 1 << 32  # node noise: the streams [node_seed, node, NOISE_STREAM] (sources: [node_seed, node])
 
 _IDENTITY = {"sum": 0.0, "max": -np.inf, "product": 1.0, "logsumexp": -np.inf}
 
@@ -249,25 +247,12 @@ def propagate_scm(
     sp = cfg.scm
     g, activity, node_seed = built.graph, built.activity, built.node_seed
     lazy = built.mode == "type_lazy"
-    # Each node draws its source values and noise from its own streams, so with threads the
-    # noise of later nodes is drawn on a background thread while this one computes, and the
-    # values stay the same.
     order = [node for generation in nx.topological_generations(g) for node in sorted(generation)]
-
-    # Rows are processed in chunks so that a node's intermediate embeddings stay in cache; each
-    # (node, chunk) draws its noise from its own stream.
-    chunks = row_chunks(n)
-
-    def draw_noise(key: tuple[int, int]) -> np.ndarray:
-        node, c = key
-        a, b = g.nodes[node]["noise"]
-        rows = chunks[c].stop - chunks[c].start
-        return beta_noise(a, b, (rows, sp.emb), np.random.default_rng([node_seed, node, c]))
-
     order = [node for node in order if g.nodes[node]["evaluated"]]
     inner = [node for node in order if not g.nodes[node]["is_source"]]
-    ahead = max(1, min(NOISE_AHEAD_KEYS, NOISE_AHEAD_BYTES // max(1, min(n, CHUNK_ROWS) * sp.emb * 4)))
-    noise_keys = [(node, c) for node in inner for c in range(len(chunks))]
+    # Rows are processed in chunks (their number depends on n alone); each (node, chunk) draws its
+    # noise inside the kernel from its own stream, so threads can share a node's chunks.
+    chunks = row_chunks(n)
     # Node values in two matrices the kernel reads and writes: float32 values, and int32 gather
     # indices (a categorical node's labels, or a repeating column's distinct-value index).
     row_of = {node: i for i, node in enumerate(order)}
@@ -276,92 +261,94 @@ def propagate_scm(
     distinct: dict[int, np.ndarray | None] = {}  # per numerical node: its distinct values, if few
     emb = sp.emb
     no_rows = np.zeros((0, emb), dtype=np.float32)
-    with Prefetcher(noise_keys, draw_noise, ahead, background=threads > 1) as noise:
-        modes = {g.nodes[v]["aggregation"] for v in inner}
-        foreign_agg, foreign_names = _foreign_aggregates(foreign, built.foreign_encoders, modes, lazy)
-        components: dict[int, dict[str, np.ndarray]] = {}
+    modes = {g.nodes[v]["aggregation"] for v in inner}
+    foreign_agg, foreign_names = _foreign_aggregates(foreign, built.foreign_encoders, modes, lazy)
+    components: dict[int, dict[str, np.ndarray]] = {}
 
-        def source(node: int) -> None:
-            attrs = g.nodes[node]
-            node_rng = np.random.default_rng([node_seed, node])
-            law = str(pick(node_rng, sp.source_laws))
-            if attrs["prop_type"] == "categorical":
-                draw = categorical_source(sp, law, n, attrs["num_categories"], activity, node_rng)
-                labels[row_of[node]] = draw.values
+    def source(node: int) -> None:
+        attrs = g.nodes[node]
+        node_rng = np.random.default_rng([node_seed, node])
+        law = str(pick(node_rng, sp.source_laws))
+        if attrs["prop_type"] == "categorical":
+            draw = categorical_source(sp, law, n, attrs["num_categories"], activity, node_rng)
+            labels[row_of[node]] = draw.values
+        else:
+            draw = numerical_source(sp, law, n, activity, node_rng)
+            values[row_of[node]] = draw.values
+        attrs["source"] = draw.params
+        if draw.components:
+            components[node] = {k: v.astype(np.float32) for k, v in draw.components.items()}
+
+    def inputs(node: int):
+        """The kernel's view of a node's parents: MLPs to run per row, or tables to gather from."""
+        mlp_rows, mlp_ids, gather_rows, gather_at, tables, at = [], [], [], [], [], 0
+        for i, p in enumerate(sorted(g.predecessors(node))):
+            enc = g.edges[p, node]["_encoder"]
+            if isinstance(enc, CategoricalEncoder):  # the K table rows, encoded once
+                table = enc.mlp.forward(enc.table)[0]
+            elif distinct[p] is not None:  # a repeating column: each distinct value encoded once
+                table = enc.mlp.forward(distinct[p][:, None])[0]
             else:
-                draw = numerical_source(sp, law, n, activity, node_rng)
-                values[row_of[node]] = draw.values
-            attrs["source"] = draw.params
-            if draw.components:
-                components[node] = {k: v.astype(np.float32) for k, v in draw.components.items()}
+                mlp_rows.append(row_of[p])
+                mlp_ids.append(i)
+                continue
+            gather_rows.append(row_of[p])
+            gather_at.append(at)
+            tables.append(np.clip(table, -CLAMP_EMB, CLAMP_EMB, out=table))
+            at += len(table)
+        ints = [np.array(a, dtype=np.int64) for a in (mlp_rows, mlp_ids, gather_rows, gather_at)]
+        return (*ints, np.concatenate(tables) if tables else no_rows)
 
-        def inputs(node: int):
-            """The kernel's view of a node's parents: MLPs to run per row, or tables to gather from."""
-            mlp_rows, mlp_ids, gather_rows, gather_at, tables, at = [], [], [], [], [], 0
-            for i, p in enumerate(sorted(g.predecessors(node))):
-                enc = g.edges[p, node]["_encoder"]
-                if isinstance(enc, CategoricalEncoder):  # the K table rows, encoded once
-                    table = enc.mlp.forward(enc.table)[0]
-                elif distinct[p] is not None:  # a repeating column: each distinct value encoded once
-                    table = enc.mlp.forward(distinct[p][:, None])[0]
-                else:
-                    mlp_rows.append(row_of[p])
-                    mlp_ids.append(i)
-                    continue
-                gather_rows.append(row_of[p])
-                gather_at.append(at)
-                tables.append(np.clip(table, -CLAMP_EMB, CLAMP_EMB, out=table))
-                at += len(table)
-            ints = [np.array(a, dtype=np.int64) for a in (mlp_rows, mlp_ids, gather_rows, gather_at)]
-            return (*ints, np.concatenate(tables) if tables else no_rows)
+    def compute(node: int) -> None:
+        attrs = g.nodes[node]
+        agg_mode = attrs["aggregation"]
+        pack, decoder = attrs["_pack"], attrs["_decoder"]
+        mlp_rows, mlp_ids, gather_rows, gather_at, tables = inputs(node)
+        table = decoder.table if isinstance(decoder, CategoricalDecoder) else no_rows
+        fagg = np.ascontiguousarray(foreign_agg.get(agg_mode, no_rows), dtype=np.float32)
+        mode = kernels.MODES[agg_mode]
+        a, b = attrs["noise"]
+        envelope = samplers.beta_envelope(a, b)
+        states = samplers.stream_states(np.random.default_rng([node_seed, node, NOISE_STREAM]), len(chunks))
 
-        def compute(node: int) -> None:
-            attrs = g.nodes[node]
-            agg_mode = attrs["aggregation"]
-            pack, decoder = attrs["_pack"], attrs["_decoder"]
-            mlp_rows, mlp_ids, gather_rows, gather_at, tables = inputs(node)
-            table = decoder.table if isinstance(decoder, CategoricalDecoder) else no_rows
-            fagg = np.ascontiguousarray(foreign_agg.get(agg_mode, no_rows), dtype=np.float32)
-            mode = kernels.MODES[agg_mode]
+        def fill(chunk_ids) -> None:
+            for c in chunk_ids:
+                if c >= len(chunks):
+                    return
+                rows = chunks[c]
+                kernels.node_block(rows.start, rows.stop, mode, values, labels, mlp_rows, mlp_ids,
+                                   gather_rows, gather_at, tables, fagg, float(a), float(b), envelope,
+                                   states[c], pack.weights, pack.layers, pack.clamps, pack.params, pack.first,
+                                   len(mlp_ids) + len(gather_rows), table, row_of[node])
 
-            def fill(chunk_ids) -> None:
-                for c in chunk_ids:
-                    if c >= len(chunks):
-                        return
-                    rows = chunks[c]
-                    kernels.node_block(rows.start, rows.stop, mode, values, labels, mlp_rows, mlp_ids,
-                                       gather_rows, gather_at, tables, fagg, noise.take((node, c)),
-                                       pack.weights, pack.layers, pack.clamps, pack.params, pack.first,
-                                       len(mlp_ids) + len(gather_rows), table, row_of[node])
+        # Chunks of rows are independent, and the kernel holds no GIL: with two or more, the
+        # main and the helper thread each take the next one as they finish one.
+        if helper is not None and len(chunks) >= 2:
+            next_chunks = itertools.count()  # next() on itertools.count is atomic
+            other = helper.submit(fill, next_chunks)
+            fill(next_chunks)
+            other.result()
+        else:
+            fill(range(len(chunks)))
 
-            # Chunks of rows are independent, and the kernel holds no GIL: with two or more, the
-            # main and the helper thread each take the next one as they finish one.
-            if helper is not None and len(chunks) >= 2:
-                next_chunks = itertools.count()  # next() on itertools.count is atomic
-                other = helper.submit(fill, next_chunks)
-                fill(next_chunks)
-                other.result()
+    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plurel-scm") if threads > 1 else None
+    try:
+        for node in order:
+            if g.nodes[node]["is_source"]:
+                source(node)
             else:
-                fill(range(len(chunks)))
-
-        helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plurel-scm") if threads > 1 else None
-        try:
-            for node in order:
-                if g.nodes[node]["is_source"]:
-                    source(node)
+                compute(node)
+            # Once per node, not per out-edge: do its values repeat enough to encode each once?
+            if g.nodes[node]["prop_type"] == "numerical" and g.out_degree(node):
+                found = distinct_values(values[row_of[node]])
+                if found is not None and len(found[0]) <= ENCODE_ONCE_MAX:
+                    distinct[node] = found[0]
+                    labels[row_of[node]] = found[1]
                 else:
-                    compute(node)
-                # Once per node, not per out-edge: do its values repeat enough to encode each once?
-                if g.nodes[node]["prop_type"] == "numerical" and g.out_degree(node):
-                    found = distinct_values(values[row_of[node]])
-                    if found is not None and len(found[0]) <= ENCODE_ONCE_MAX:
-                        distinct[node] = found[0]
-                        labels[row_of[node]] = found[1]
-                    else:
-                        distinct[node] = None
-        finally:
-            if helper is not None:
-                helper.shutdown()
+                    distinct[node] = None
+    finally:
+        if helper is not None:
+            helper.shutdown()
 
     result: dict[str, np.ndarray] = {}
     for node, col in built.node_col.items():
