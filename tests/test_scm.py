@@ -680,6 +680,10 @@ def test_distinct_values_finds_repeats_and_skips_continuous_columns():
     assert len(uniq) * 2 <= len(saturated)
     np.testing.assert_array_equal(uniq[inverse], saturated)
     assert distinct_values(r.normal(size=50_000).astype(np.float32)) is None  # decided by the probe alone
-    assert distinct_values(r.normal(size=3000).astype(np.float32)) is None  # small: the full check
+    assert distinct_values(r.normal(size=3000).astype(np.float32)) is None  # a probe of every 4th row
+    assert distinct_values(r.normal(size=40).astype(np.float32)) is None  # tiny: the full check
     few = r.integers(0, 7, size=3000).astype(np.float32)
     assert len(distinct_values(few)[0]) == 7
+    small_saturated = np.clip(r.normal(size=600), -0.3, 0.3).astype(np.float32)  # 76% of rows at ±0.3
+    uniq, inverse = distinct_values(small_saturated)
+    np.testing.assert_array_equal(uniq[inverse], small_saturated)
