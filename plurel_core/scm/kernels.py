@@ -456,27 +456,27 @@ def _mlp_tile(mlp, x, weights, layers, clamps, params, first, buf_a, buf_b):
 
 
 @_inline
-def _fold(mode, acc, aux, y, clamp):
-    """Fold y into acc elementwise (clamped to ±clamp): sum, max (NaN kept), product, or
+def _fold(mode, acc, aux, y, clamp, scale):
+    """Fold scale * y into acc elementwise (clamped to ±clamp): sum, max (NaN kept), product, or
     logsumexp as a running maximum (acc) and a sum of shifted exponentials (aux)."""
     n = acc.size
     if mode == 0:
         for i in range(n):
-            v = y[i]
+            v = y[i] * scale
             acc[i] += clamp if v > clamp else (-clamp if v < -clamp else v)
     elif mode == 1:
         for i in range(n):
-            v = y[i]
+            v = y[i] * scale
             v = clamp if v > clamp else (-clamp if v < -clamp else v)
             a = acc[i]
             acc[i] = v if v > a or v != v else a
     elif mode == 2:
         for i in range(n):
-            v = y[i]
+            v = y[i] * scale
             acc[i] *= clamp if v > clamp else (-clamp if v < -clamp else v)
     else:
         for i in range(n):
-            v = y[i]
+            v = y[i] * scale
             v = clamp if v > clamp else (-clamp if v < -clamp else v)
             m = acc[i]
             d = v - m
@@ -485,6 +485,53 @@ def _fold(mode, acc, aux, y, clamp):
             keep = v == -np.inf  # e^-inf adds nothing (a null reference's identity)
             aux[i] = aux[i] if keep else (aux[i] * e + _f(1.0) if grow else aux[i] + e)
             acc[i] = v if grow and not keep else m
+
+
+@_jit
+def _aggregate_tile(t0, rows, mode, scale, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, gather_tables,
+                    foreign, weights, layers, clamps, params, first, acc, aux, x_in, buf_a, buf_b):
+    """acc = the aggregate over rows t0..t0+rows of every input (see node_block); aux is scratch."""
+    emb = gather_tables.shape[1]
+    cells = rows * emb
+    acc[:] = _f(0.0) if mode == 0 else (_f(1.0) if mode == 2 else _f(-np.inf))
+    aux[:] = 0.0
+    for p in range(mlp_rows.size):
+        for i in range(rows):
+            x_in[i, 0] = values[mlp_rows[p], t0 + i]
+        y = _mlp_tile(mlp_ids[p], x_in[:rows], weights, layers, clamps, params, first, buf_a, buf_b)
+        _fold(mode, acc, aux, y.reshape(cells), CLAMP_EMB, scale)
+    for p in range(gather_rows.size):
+        for i in range(rows):
+            at = gather_at[p] + labels[gather_rows[p], t0 + i]
+            _fold(mode, acc[i * emb:(i + 1) * emb], aux[i * emb:(i + 1) * emb], gather_tables[at], _f(np.inf),
+                  _f(1.0))
+    if foreign.shape[0]:
+        _fold(mode, acc, aux, foreign[t0:t0 + rows].reshape(cells), _f(np.inf), _f(1.0))
+    if mode == 3:
+        for i in range(cells):
+            s = aux[i]
+            acc[i] = acc[i] + _log(s) if s > _f(0.0) else -np.inf
+
+
+@_jit
+def aggregate_block(lo, hi, mode, scale, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, gather_tables,
+                    weights, layers, clamps, params, first, out):
+    """out[lo:hi] = the aggregate of inputs as in node_block, each MLP output times ``scale`` then
+    clamped to ±1e4 (a parent table's columns, aggregated per parent row)."""
+    emb = gather_tables.shape[1]
+    acc_buf = np.empty(TILE_ROWS * emb, np.float32)
+    aux_buf = np.empty(TILE_ROWS * emb, np.float32)
+    buf_a = np.empty(TILE_ROWS * emb, np.float32)
+    buf_b = np.empty(TILE_ROWS * emb, np.float32)
+    x_in = np.empty((TILE_ROWS, 1), np.float32)
+    no_foreign = np.zeros((0, emb), np.float32)
+    for t0 in range(lo, hi, TILE_ROWS):
+        rows = min(hi, t0 + TILE_ROWS) - t0
+        acc = acc_buf[:rows * emb]
+        _aggregate_tile(t0, rows, mode, np.float32(scale), values, labels, mlp_rows, mlp_ids, gather_rows, gather_at,
+                        gather_tables, no_foreign, weights, layers, clamps, params, first, acc, aux_buf[:rows * emb],
+                        x_in, buf_a, buf_b)
+        out[t0:t0 + rows] = acc.reshape((rows, emb))
 
 
 @_jit
@@ -514,30 +561,14 @@ def node_block(lo, hi, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gat
     table_t = np.ascontiguousarray(decoder_table.T)
     scores = np.empty((TILE_ROWS, max(k, 1)), np.float32)
     x_in = np.empty((TILE_ROWS, 1), np.float32)
-    init = _f(0.0) if mode == 0 else (_f(1.0) if mode == 2 else _f(-np.inf))
     for t0 in range(lo, hi, TILE_ROWS):
         t1 = min(hi, t0 + TILE_ROWS)
         rows = t1 - t0
         cells = rows * emb
         acc = acc_buf[:cells]
         aux = aux_buf[:cells]
-        acc[:] = init
-        aux[:] = 0.0
-        for p in range(mlp_rows.size):
-            for i in range(rows):
-                x_in[i, 0] = values[mlp_rows[p], t0 + i]
-            y = _mlp_tile(mlp_ids[p], x_in[:rows], weights, layers, clamps, params, first, buf_a, buf_b)
-            _fold(mode, acc, aux, y.reshape(cells), CLAMP_EMB)
-        for p in range(gather_rows.size):
-            for i in range(rows):
-                at = gather_at[p] + labels[gather_rows[p], t0 + i]
-                _fold(mode, acc[i * emb:(i + 1) * emb], aux[i * emb:(i + 1) * emb], gather_tables[at], _f(np.inf))
-        if foreign.shape[0]:
-            _fold(mode, acc, aux, foreign[t0:t1].reshape(cells), _f(np.inf))
-        if mode == 3:
-            for i in range(cells):
-                s = aux[i]
-                acc[i] = acc[i] + _log(s) if s > _f(0.0) else -np.inf
+        _aggregate_tile(t0, rows, mode, _f(1.0), values, labels, mlp_rows, mlp_ids, gather_rows, gather_at,
+                        gather_tables, foreign, weights, layers, clamps, params, first, acc, aux, x_in, buf_a, buf_b)
         at = (t0 - lo) * emb
         for i in range(cells):
             acc[i] += noise[at + i]

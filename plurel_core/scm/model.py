@@ -86,39 +86,55 @@ def relevant_nodes(g: nx.DiGraph, column_nodes) -> set[int]:
     return set(column_nodes).union(*(nx.ancestors(g, node) for node in column_nodes))
 
 
-def _weighted(embs: list[tuple[np.ndarray, float]], w: float) -> list[np.ndarray]:
-    """w * embedding, clamped to ±1e4 unless its bound already proves |w e| <= 1e4 (then maybe not copied)."""
-    out = []
-    for e, bound in embs:
-        x = e if w == 1.0 else e * np.float32(w)
-        out.append(x if bound * w <= CLAMP_EMB else np.clip(x, -CLAMP_EMB, CLAMP_EMB))
-    return out
-
-
 def _foreign_aggregates(
-    foreign: list[ForeignInput], encoders: list[list], modes: set[str], mode_lazy: bool
+    foreign: list[ForeignInput], encoders: list[list], packs: list, modes: set[str], emb: int,
 ) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Aggregate per mode of all parent-table columns, per child row (n x emb)."""
+    """Aggregate per mode of all parent-table columns, per child row (n x emb).
+
+    Per parent table and mode, the kernel aggregates the encoded columns at parent-row level
+    (each scaled by 1 / columns for "sum", clamped to ±1e4); the child rows gather that through
+    their foreign key, and several parent tables combine as one more aggregation.
+    """
     out: dict[str, np.ndarray] = {}
     names: list[str] = []
-    for fi, fi_encoders in zip(foreign, encoders):
+    for fi, fi_encoders, pack in zip(foreign, encoders, packs):
         if not fi.columns:
             continue
-        embs = []
-        for (name, values, kind, _), enc in zip(fi.columns, fi_encoders):
-            categorical = kind == "categorical" and not mode_lazy
-            embs.append(enc.encode(values if categorical else values.astype(np.float32)))
+        n_parent = len(fi.columns[0][1])
+        values = np.zeros((len(fi.columns), n_parent), dtype=np.float32)
+        labels = np.zeros((len(fi.columns), n_parent), dtype=np.int32)
+        mlp_columns, mlp_ids, gather_rows, tables = [], [], [], []
+        numerical = 0  # the pack holds the numerical encoders' MLPs, in column order
+        for i, ((name, column, _, _), enc) in enumerate(zip(fi.columns, fi_encoders)):
             names.append(f"{fi.table}.{name}")
-        count = len(embs)
+            if isinstance(enc, CategoricalEncoder):  # the K table rows, encoded once
+                labels[i] = column
+                tables.append(enc.mlp.forward(enc.table)[0])
+                gather_rows.append(i)
+                continue
+            found = distinct_values(column)
+            if found is not None and len(found[0]) <= ENCODE_ONCE_MAX:  # each distinct value encoded once
+                labels[i] = found[1]
+                tables.append(enc.mlp.forward(found[0][:, None])[0])
+                gather_rows.append(i)
+            else:
+                values[i] = column
+                mlp_columns.append(i)
+                mlp_ids.append(numerical)
+            numerical += 1
+        count = len(fi.columns)
+        gather_at = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.int64)
         valid = fi.parent_index >= 0
         idx = np.where(valid, fi.parent_index, 0)
-
-        stacks = {}
         for mode in sorted(modes):
             w = 1.0 / count if mode == "sum" else 1.0
-            if w not in stacks:
-                stacks[w] = _weighted(embs, w)
-            at_parent = aggregate(stacks[w], mode)
+            scaled = (np.clip(np.concatenate(tables) * np.float32(w), -CLAMP_EMB, CLAMP_EMB) if tables
+                      else np.zeros((0, emb), dtype=np.float32))
+            at_parent = np.empty((n_parent, emb), dtype=np.float32)
+            kernels.aggregate_block(0, n_parent, kernels.MODES[mode], w, values, labels,
+                                    np.array(mlp_columns, dtype=np.int64), np.array(mlp_ids, dtype=np.int64),
+                                    np.array(gather_rows, dtype=np.int64), gather_at, scaled, pack.weights,
+                                    pack.layers, pack.clamps, pack.params, pack.first, at_parent)
             gathered = np.take(at_parent, idx, axis=0)
             if not valid.all():
                 gathered[~valid] = _IDENTITY[mode]
@@ -145,6 +161,7 @@ class BuiltScm:
     node_col: dict[int, ScmColumn]
     node_seed: int
     foreign_encoders: list[list]
+    foreign_packs: list  # per parent table: its numerical encoders packed for the kernel
     rng: np.random.Generator  # continues after building (lazy quantization)
 
 
@@ -231,10 +248,13 @@ def build_scm(
     for node in inner:  # the kernel's flat arrays: the encoders of the sorted parents, then the decoder
         mlps = [g.edges[p, node]["_encoder"].mlp for p in sorted(g.predecessors(node))]
         g.nodes[node]["_pack"] = kernels.pack_mlps([*mlps, g.nodes[node]["_decoder"].mlp])
+        g.nodes[node]["_envelope"] = samplers.beta_envelope(*g.nodes[node]["noise"])  # of the node noise
     enc_kinds = [[("numerical" if lazy else kind, k) for kind, k in fk] for fk in foreign_kinds]
     foreign_encoders = [make_encoders(sp, fk, rng) if fk else [] for fk in enc_kinds]
+    foreign_packs = [kernels.pack_mlps([e.mlp for e in encs if not isinstance(e, CategoricalEncoder)])
+                     for encs in foreign_encoders]
     return BuiltScm(table, columns, activity, g, dag.params, layout, mode, q, node_col, node_seed,
-                    foreign_encoders, rng)
+                    foreign_encoders, foreign_packs, rng)
 
 
 def propagate_scm(
@@ -262,7 +282,7 @@ def propagate_scm(
     emb = sp.emb
     no_rows = np.zeros((0, emb), dtype=np.float32)
     modes = {g.nodes[v]["aggregation"] for v in inner}
-    foreign_agg, foreign_names = _foreign_aggregates(foreign, built.foreign_encoders, modes, lazy)
+    foreign_agg, foreign_names = _foreign_aggregates(foreign, built.foreign_encoders, built.foreign_packs, modes, emb)
     components: dict[int, dict[str, np.ndarray]] = {}
 
     def source(node: int) -> None:
@@ -308,7 +328,7 @@ def propagate_scm(
         fagg = np.ascontiguousarray(foreign_agg.get(agg_mode, no_rows), dtype=np.float32)
         mode = kernels.MODES[agg_mode]
         a, b = attrs["noise"]
-        envelope = samplers.beta_envelope(a, b)
+        envelope = attrs["_envelope"]
         states = samplers.stream_states(np.random.default_rng([node_seed, node, NOISE_STREAM]), len(chunks))
 
         def fill(chunk_ids) -> None:
@@ -363,6 +383,7 @@ def propagate_scm(
     for node in g.nodes:  # keep the trace light and picklable
         g.nodes[node].pop("_decoder", None)
         g.nodes[node].pop("_pack", None)
+        g.nodes[node].pop("_envelope", None)
     for u, v in g.edges:
         g.edges[u, v].pop("_encoder", None)
     trace = ScmTrace(
