@@ -286,9 +286,8 @@ def generate(
     """A database drawn from the config's priors; the same config and seed give the same bytes.
 
     ``threads`` bounds the threads used (default: the CPU count, at most 4, from 50k cells on;
-    else 1): background threads build SCMs and draw node noise ahead, a helper shares a table's
-    row chunks or encodes half of a busy node's parents, and from a million cells on the tables
-    of one generation run in parallel. The result does not depend on it. ``max_bytes`` defaults to 80% of this machine's
+    else 1): a background thread builds SCMs ahead, numba's worker threads share each node's row
+    chunks, and from a million cells on the tables of one generation run in parallel. The result does not depend on it. ``max_bytes`` defaults to 80% of this machine's
     memory: a database that would not fit is refused before any work, with the estimate.
     """
     if max_bytes is None:

@@ -88,7 +88,7 @@ def test_thread_count_does_not_change_the_result(preset, seed, monkeypatch):
     if preset == "chunked":  # rows in 5 chunks of ~600, which two threads take as they come
         from plurel_core.scm import model
         monkeypatch.setattr(model, "CHUNK_ROWS", 700)
-    if preset in ("dense", "chunked"):  # dense SCMs over 3000+ rows: the noise thread and the row helper work
+    if preset in ("dense", "chunked"):  # dense SCMs over 3000+ rows: numba's threads share the row chunks
         cfg = pc.Config.preset("paper").replace(**{
             "schema.num_tables": (2, 2), "schema.entity_rows": (3000, 3100), "schema.activity_rows": (3000, 3100),
             "schema.feature_columns": (8, 10), "scm.scm_layouts": ("ErdosRenyi",)})
@@ -101,7 +101,7 @@ def test_thread_count_does_not_change_the_result(preset, seed, monkeypatch):
     four = pc.generate(cfg, seed, threads=4)
     default = pc.generate(cfg, seed)
     assert db_digest(one) == db_digest(four) == db_digest(default)
-    if preset == "dense":  # the helper thread shares rows of dense nodes with many parents
+    if preset == "dense":  # the worker threads share rows of dense nodes with many parents
         from plurel_core.scm import model
         assert any(len(model.row_chunks(len(one.tables[name].df))) >= 2
                    and max(d for _, d in t.graph.in_degree()) >= 8

@@ -22,9 +22,16 @@ count alone, so the values are the same whatever thread computes which block.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
-import numba
+# The chunks of a node run on numba's worker threads (node_chunks). GNU OpenMP's idle workers spin
+# for a while after each parallel region and take the core from the thread that builds the next
+# SCMs: passive waiting made paper databases 6% faster. Only a threadsafe layer (OpenMP or TBB)
+# serves concurrent generations (the app's sessions). A user's own settings win.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402 - after the OpenMP setting
 import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401 - numba's np.dot calls this BLAS; load it before any thread limit
 from llvmlite import ir
@@ -44,6 +51,9 @@ MODES = {"sum": 0, "max": 1, "product": 2, "logsumexp": 3}
 ACT_CODE = {name: i for i, name in enumerate(ACTIVATIONS)}
 NO_ACTIVATION = -1  # an MLP's last layer
 _FLT_MAX = np.float32(np.finfo(np.float32).max)
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "threadsafe"
 
 _jit = functools.partial(numba.njit, nogil=True, cache=True, fastmath={"contract"}, error_model="numpy")
 _inline = functools.partial(numba.njit, inline="always", fastmath={"contract"}, error_model="numpy")
@@ -598,6 +608,18 @@ def node_block(lo, hi, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gat
                     if v > best or v != v:
                         best, arg = v, j
                 labels[out_row, t0 + i] = arg
+
+
+@numba.njit(nogil=True, cache=True, parallel=True, fastmath={"contract"}, error_model="numpy")
+def node_chunks(bounds, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, gather_tables,
+                foreign, noise_a, noise_b, envelope, noise_states, weights, layers, clamps, params, first,
+                decoder, decoder_table, out_row):
+    """node_block on every chunk bounds[c]..bounds[c + 1] (noise stream noise_states[c]), the chunks
+    shared by numba's worker threads (``numba.set_num_threads``); the values do not depend on it."""
+    for c in numba.prange(bounds.size - 1):
+        node_block(bounds[c], bounds[c + 1], mode, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at,
+                   gather_tables, foreign, noise_a, noise_b, envelope, noise_states[c], weights, layers, clamps,
+                   params, first, decoder, decoder_table, out_row)
 
 
 def warm_up() -> None:

@@ -10,12 +10,11 @@ the work.
 
 from __future__ import annotations
 
-import itertools
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import networkx as nx
+import numba
 import numpy as np
 
 from plurel_core import samplers
@@ -177,8 +176,8 @@ def run_scm(
 ) -> tuple[dict[str, np.ndarray], ScmTrace]:
     """Values of every feature column (float64 or int64 labels) and the trace of the SCM.
 
-    With ``threads`` >= 2 the node noise is drawn ahead on a background thread, and a helper
-    thread shares a node's row chunks or encodes half of its parents. The values do not depend on it.
+    With ``threads`` >= 2, numba's worker threads share each node's row chunks (from
+    ``SPLIT_FROM_ROWS`` rows on). The values do not depend on it.
     """
     kinds = [[(kind, k) for _, _, kind, k in fi.columns] for fi in foreign]
     return propagate_scm(build_scm(table, columns, activity, kinds, cfg, rng), n, foreign, cfg, threads)
@@ -273,6 +272,7 @@ def propagate_scm(
     # Rows are processed in chunks (their number depends on n alone); each (node, chunk) draws its
     # noise inside the kernel from its own stream, so threads can share a node's chunks.
     chunks = row_chunks(n)
+    bounds = np.array([c.start for c in chunks] + [chunks[-1].stop], dtype=np.int64)
     # Node values in two matrices the kernel reads and writes: float32 values, and int32 gather
     # indices (a categorical node's labels, or a repeating column's distinct-value index).
     row_of = {node: i for i, node in enumerate(order)}
@@ -331,27 +331,12 @@ def propagate_scm(
         envelope = attrs["_envelope"]
         states = samplers.stream_states(np.random.default_rng([node_seed, node, NOISE_STREAM]), len(chunks))
 
-        def fill(chunk_ids) -> None:
-            for c in chunk_ids:
-                if c >= len(chunks):
-                    return
-                rows = chunks[c]
-                kernels.node_block(rows.start, rows.stop, mode, values, labels, mlp_rows, mlp_ids,
-                                   gather_rows, gather_at, tables, fagg, float(a), float(b), envelope,
-                                   states[c], pack.weights, pack.layers, pack.clamps, pack.params, pack.first,
-                                   len(mlp_ids) + len(gather_rows), table, row_of[node])
+        kernels.node_chunks(bounds, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, tables, fagg,
+                            float(a), float(b), envelope, states, pack.weights, pack.layers, pack.clamps,
+                            pack.params, pack.first, len(mlp_ids) + len(gather_rows), table, row_of[node])
 
-        # Chunks of rows are independent, and the kernel holds no GIL: with two or more, the
-        # main and the helper thread each take the next one as they finish one.
-        if helper is not None and len(chunks) >= 2:
-            next_chunks = itertools.count()  # next() on itertools.count is atomic
-            other = helper.submit(fill, next_chunks)
-            fill(next_chunks)
-            other.result()
-        else:
-            fill(range(len(chunks)))
-
-    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plurel-scm") if threads > 1 else None
+    previous_threads = numba.get_num_threads()  # numba's setting is per calling thread
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
         for node in order:
             if g.nodes[node]["is_source"]:
@@ -367,8 +352,7 @@ def propagate_scm(
                 else:
                     distinct[node] = None
     finally:
-        if helper is not None:
-            helper.shutdown()
+        numba.set_num_threads(previous_threads)
 
     result: dict[str, np.ndarray] = {}
     for node, col in built.node_col.items():
