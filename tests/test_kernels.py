@@ -189,3 +189,17 @@ def test_a_parent_tables_columns_aggregate_as_in_numpy(mode):
     want = agg.result()
     assert np.isfinite(out).all() and np.std(want) > 0
     assert np.allclose(out, want, rtol=1e-5, atol=1e-5 * np.std(want)), np.abs(out - want).max()
+
+
+@pytest.mark.parametrize(("in_dim", "rows"), [(1, 700), (32, 5)])  # distinct values / a category table
+def test_an_mlp_applied_to_a_table_matches_numpy(in_dim, rows):
+    sp = pc.Config.preset("paper").scm
+    rng = np.random.default_rng(4)
+    mlps = make_mlps(sp, 3, in_dim, sp.emb, rng)
+    pack = kernels.pack_mlps(mlps)
+    x = (rng.standard_normal((rows, in_dim)) * 2).astype(np.float32)
+    for i, mlp in enumerate(mlps):
+        out = np.full((rows, sp.emb), np.nan, np.float32)
+        kernels.mlp_apply(i, x, pack.weights, pack.layers, pack.clamps, pack.params, pack.first, out)
+        want = mlp.forward(x)[0]
+        assert np.allclose(out, want, rtol=1e-5, atol=1e-5 * max(np.std(want), 1e-6)), np.abs(out - want).max()

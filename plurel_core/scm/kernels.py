@@ -523,25 +523,44 @@ def _aggregate_tile(t0, rows, mode, scale, values, labels, mlp_rows, mlp_ids, ga
             acc[i] = acc[i] + _log(s) if s > _f(0.0) else -np.inf
 
 
-@_jit
+_parallel = functools.partial(numba.njit, nogil=True, cache=True, parallel=True, fastmath={"contract"},
+                              error_model="numpy")
+
+
+@_parallel
 def aggregate_block(lo, hi, mode, scale, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, gather_tables,
                     weights, layers, clamps, params, first, out):
     """out[lo:hi] = the aggregate of inputs as in node_block, each MLP output times ``scale`` then
-    clamped to ±1e4 (a parent table's columns, aggregated per parent row)."""
+    clamped to ±1e4 (a parent table's columns, aggregated per parent row). Tiles run on numba's
+    worker threads."""
     emb = gather_tables.shape[1]
-    acc_buf = np.empty(TILE_ROWS * emb, np.float32)
-    aux_buf = np.empty(TILE_ROWS * emb, np.float32)
-    buf_a = np.empty(TILE_ROWS * emb, np.float32)
-    buf_b = np.empty(TILE_ROWS * emb, np.float32)
-    x_in = np.empty((TILE_ROWS, 1), np.float32)
     no_foreign = np.zeros((0, emb), np.float32)
-    for t0 in range(lo, hi, TILE_ROWS):
+    for t in numba.prange((hi - lo + TILE_ROWS - 1) // TILE_ROWS):
+        t0 = lo + t * TILE_ROWS
         rows = min(hi, t0 + TILE_ROWS) - t0
-        acc = acc_buf[:rows * emb]
+        acc = np.empty(rows * emb, np.float32)
         _aggregate_tile(t0, rows, mode, np.float32(scale), values, labels, mlp_rows, mlp_ids, gather_rows, gather_at,
-                        gather_tables, no_foreign, weights, layers, clamps, params, first, acc, aux_buf[:rows * emb],
-                        x_in, buf_a, buf_b)
+                        gather_tables, no_foreign, weights, layers, clamps, params, first, acc,
+                        np.empty(rows * emb, np.float32), np.empty((TILE_ROWS, 1), np.float32),
+                        np.empty(TILE_ROWS * emb, np.float32), np.empty(TILE_ROWS * emb, np.float32))
         out[t0:t0 + rows] = acc.reshape((rows, emb))
+
+
+@_jit
+def mlp_apply(mlp, x, weights, layers, clamps, params, first, out):
+    """out = MLP ``mlp`` of a pack on the rows of x (n, in), tile by tile (the tables of values
+    encoded once: categories, distinct values; small, so on the calling thread)."""
+    n = x.shape[0]
+    width = out.shape[1]
+    size = max(width, 1)
+    for layer in range(first[mlp], first[mlp + 1]):
+        size = max(size, layers[layer, 2])
+    for t in range((n + TILE_ROWS - 1) // TILE_ROWS):
+        t0 = t * TILE_ROWS
+        rows = min(n, t0 + TILE_ROWS) - t0
+        y = _mlp_tile(mlp, x[t0:t0 + rows], weights, layers, clamps, params, first,
+                      np.empty(TILE_ROWS * size, np.float32), np.empty(TILE_ROWS * size, np.float32))
+        out[t0:t0 + rows] = y
 
 
 @_jit
@@ -610,7 +629,7 @@ def node_block(lo, hi, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gat
                 labels[out_row, t0 + i] = arg
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath={"contract"}, error_model="numpy")
+@_parallel
 def node_chunks(bounds, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, gather_tables,
                 foreign, noise_a, noise_b, envelope, noise_states, weights, layers, clamps, params, first,
                 decoder, decoder_table, out_row):

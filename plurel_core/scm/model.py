@@ -85,6 +85,16 @@ def relevant_nodes(g: nx.DiGraph, column_nodes) -> set[int]:
     return set(column_nodes).union(*(nx.ancestors(g, node) for node in column_nodes))
 
 
+def encode_once(pack: kernels.MlpPack, mlp: int, x: np.ndarray) -> np.ndarray:
+    """MLP ``mlp`` of ``pack`` on the rows of x (categories' embeddings, or distinct values as a
+    column): the table a gather parent's rows are looked up in."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    out_dim = int(pack.layers[pack.first[mlp + 1] - 1, 2])
+    out = np.empty((len(x), out_dim), dtype=np.float32)
+    kernels.mlp_apply(mlp, x, pack.weights, pack.layers, pack.clamps, pack.params, pack.first, out)
+    return out
+
+
 def _foreign_aggregates(
     foreign: list[ForeignInput], encoders: list[list], packs: list, modes: set[str], emb: int,
 ) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -102,25 +112,21 @@ def _foreign_aggregates(
         n_parent = len(fi.columns[0][1])
         values = np.zeros((len(fi.columns), n_parent), dtype=np.float32)
         labels = np.zeros((len(fi.columns), n_parent), dtype=np.int32)
-        mlp_columns, mlp_ids, gather_rows, tables = [], [], [], []
-        numerical = 0  # the pack holds the numerical encoders' MLPs, in column order
+        mlp_columns, gather_rows, tables = [], [], []  # the pack holds the encoders in column order
         for i, ((name, column, _, _), enc) in enumerate(zip(fi.columns, fi_encoders)):
             names.append(f"{fi.table}.{name}")
+            found = None if isinstance(enc, CategoricalEncoder) else distinct_values(column)
             if isinstance(enc, CategoricalEncoder):  # the K table rows, encoded once
                 labels[i] = column
-                tables.append(enc.mlp.forward(enc.table)[0])
+                tables.append(encode_once(pack, i, enc.table))
                 gather_rows.append(i)
-                continue
-            found = distinct_values(column)
-            if found is not None and len(found[0]) <= ENCODE_ONCE_MAX:  # each distinct value encoded once
+            elif found is not None and len(found[0]) <= ENCODE_ONCE_MAX:  # each distinct value encoded once
                 labels[i] = found[1]
-                tables.append(enc.mlp.forward(found[0][:, None])[0])
+                tables.append(encode_once(pack, i, found[0][:, None]))
                 gather_rows.append(i)
             else:
                 values[i] = column
                 mlp_columns.append(i)
-                mlp_ids.append(numerical)
-            numerical += 1
         count = len(fi.columns)
         gather_at = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.int64)
         valid = fi.parent_index >= 0
@@ -131,7 +137,7 @@ def _foreign_aggregates(
                       else np.zeros((0, emb), dtype=np.float32))
             at_parent = np.empty((n_parent, emb), dtype=np.float32)
             kernels.aggregate_block(0, n_parent, kernels.MODES[mode], w, values, labels,
-                                    np.array(mlp_columns, dtype=np.int64), np.array(mlp_ids, dtype=np.int64),
+                                    np.array(mlp_columns, dtype=np.int64), np.array(mlp_columns, dtype=np.int64),
                                     np.array(gather_rows, dtype=np.int64), gather_at, scaled, pack.weights,
                                     pack.layers, pack.clamps, pack.params, pack.first, at_parent)
             gathered = np.take(at_parent, idx, axis=0)
@@ -160,7 +166,7 @@ class BuiltScm:
     node_col: dict[int, ScmColumn]
     node_seed: int
     foreign_encoders: list[list]
-    foreign_packs: list  # per parent table: its numerical encoders packed for the kernel
+    foreign_packs: list  # per parent table: its columns' encoders packed for the kernel
     rng: np.random.Generator  # continues after building (lazy quantization)
 
 
@@ -250,8 +256,7 @@ def build_scm(
         g.nodes[node]["_envelope"] = samplers.beta_envelope(*g.nodes[node]["noise"])  # of the node noise
     enc_kinds = [[("numerical" if lazy else kind, k) for kind, k in fk] for fk in foreign_kinds]
     foreign_encoders = [make_encoders(sp, fk, rng) if fk else [] for fk in enc_kinds]
-    foreign_packs = [kernels.pack_mlps([e.mlp for e in encs if not isinstance(e, CategoricalEncoder)])
-                     for encs in foreign_encoders]
+    foreign_packs = [kernels.pack_mlps([e.mlp for e in encs]) for encs in foreign_encoders]
     return BuiltScm(table, columns, activity, g, dag.params, layout, mode, q, node_col, node_seed,
                     foreign_encoders, foreign_packs, rng)
 
@@ -302,12 +307,13 @@ def propagate_scm(
     def inputs(node: int):
         """The kernel's view of a node's parents: MLPs to run per row, or tables to gather from."""
         mlp_rows, mlp_ids, gather_rows, gather_at, tables, at = [], [], [], [], [], 0
+        pack = g.nodes[node]["_pack"]
         for i, p in enumerate(sorted(g.predecessors(node))):
             enc = g.edges[p, node]["_encoder"]
             if isinstance(enc, CategoricalEncoder):  # the K table rows, encoded once
-                table = enc.mlp.forward(enc.table)[0]
+                table = encode_once(pack, i, enc.table)
             elif distinct[p] is not None:  # a repeating column: each distinct value encoded once
-                table = enc.mlp.forward(distinct[p][:, None])[0]
+                table = encode_once(pack, i, distinct[p][:, None])
             else:
                 mlp_rows.append(row_of[p])
                 mlp_ids.append(i)
