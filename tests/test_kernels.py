@@ -166,29 +166,30 @@ def test_a_block_writes_only_its_rows():
     assert (values[2, :10] == -7).all() and (values[2, 60:] == -7).all() and (values[2, 10:60] != -7).any()
 
 
-@pytest.mark.parametrize("mode", list(kernels.MODES))
-def test_a_parent_tables_columns_aggregate_as_in_numpy(mode):
+def test_a_parent_tables_columns_aggregate_in_every_mode_at_once_as_in_numpy():
     sp = pc.Config.preset("paper").scm
     rng = np.random.default_rng(11)
-    n, cols, emb = 700, 4, sp.emb
+    n, cols, emb = 1100, 4, sp.emb  # three tiles
     encs = make_mlps(sp, cols, 1, emb, rng)
     pack = kernels.pack_mlps(encs)
     values = (rng.standard_normal((cols + 1, n)) * 3).astype(np.float32)
     labels = np.zeros((cols + 1, n), np.int32)
     labels[cols] = rng.integers(0, 3, n)
-    table = np.clip(rng.standard_normal((3, emb)) * 2, -CLAMP_EMB, CLAMP_EMB).astype(np.float32)
-    w = 0.2 if mode == "sum" else 1.0
-    out = np.full((n, emb), np.nan, np.float32)
-    kernels.aggregate_block(0, n, kernels.MODES[mode], w, values, labels, np.arange(cols), np.arange(cols),
-                            np.array([cols]), np.array([0]), table, pack.weights, pack.layers, pack.clamps,
-                            pack.params, pack.first, out)
-    agg = Aggregator(mode)
-    for enc, v in zip(encs, values[:cols]):
-        agg.add(np.clip(enc.forward(v[:, None])[0] * np.float32(w), -CLAMP_EMB, CLAMP_EMB))
-    agg.add(table[labels[cols]])
-    want = agg.result()
-    assert np.isfinite(out).all() and np.std(want) > 0
-    assert np.allclose(out, want, rtol=1e-5, atol=1e-5 * np.std(want)), np.abs(out - want).max()
+    table = (rng.standard_normal((3, emb)) * 2).astype(np.float32)
+    modes = list(kernels.MODES)
+    scales = np.array([0.2 if m == "sum" else 1.0 for m in modes], np.float32)
+    out = np.full((len(modes), n, emb), np.nan, np.float32)
+    kernels.aggregate_block(0, n, np.array([kernels.MODES[m] for m in modes]), scales, values, labels,
+                            np.arange(cols), np.arange(cols), np.array([cols]), np.array([0]), table, pack.weights,
+                            pack.layers, pack.clamps, pack.params, pack.first, out)
+    for mode, w, got in zip(modes, scales, out):
+        agg = Aggregator(mode)
+        for enc, v in zip(encs, values[:cols]):
+            agg.add(np.clip(enc.forward(v[:, None])[0] * w, -CLAMP_EMB, CLAMP_EMB))
+        agg.add(np.clip(table[labels[cols]] * w, -CLAMP_EMB, CLAMP_EMB))
+        want = agg.result()
+        assert np.isfinite(got).all() and np.std(want) > 0
+        assert np.allclose(got, want, rtol=1e-5, atol=1e-5 * np.std(want)), (mode, np.abs(got - want).max())
 
 
 @pytest.mark.parametrize(("in_dim", "rows"), [(1, 700), (32, 5)])  # distinct values / a category table

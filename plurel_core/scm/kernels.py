@@ -498,29 +498,35 @@ def _fold(mode, acc, aux, y, clamp, scale):
 
 
 @_jit
-def _aggregate_tile(t0, rows, mode, scale, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, gather_tables,
-                    foreign, weights, layers, clamps, params, first, acc, aux, x_in, buf_a, buf_b):
-    """acc = the aggregate over rows t0..t0+rows of every input (see node_block); aux is scratch."""
+def _aggregate_tile(t0, rows, modes, scales, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at,
+                    gather_tables, foreign, weights, layers, clamps, params, first, acc, aux, x_in, buf_a, buf_b):
+    """acc[m, :rows * emb] = the aggregate in mode modes[m] over rows t0..t0+rows of every input
+    (see node_block), each encoded input times scales[m] and clamped to ±1e4; aux is scratch.
+    Each input is encoded once for all the modes."""
     emb = gather_tables.shape[1]
     cells = rows * emb
-    acc[:] = _f(0.0) if mode == 0 else (_f(1.0) if mode == 2 else _f(-np.inf))
-    aux[:] = 0.0
+    for m in range(modes.size):
+        acc[m, :cells] = _f(0.0) if modes[m] == 0 else (_f(1.0) if modes[m] == 2 else _f(-np.inf))
+        aux[m, :cells] = 0.0
     for p in range(mlp_rows.size):
         for i in range(rows):
             x_in[i, 0] = values[mlp_rows[p], t0 + i]
-        y = _mlp_tile(mlp_ids[p], x_in[:rows], weights, layers, clamps, params, first, buf_a, buf_b)
-        _fold(mode, acc, aux, y.reshape(cells), CLAMP_EMB, scale)
+        y = _mlp_tile(mlp_ids[p], x_in[:rows], weights, layers, clamps, params, first, buf_a, buf_b).reshape(cells)
+        for m in range(modes.size):
+            _fold(modes[m], acc[m, :cells], aux[m, :cells], y, CLAMP_EMB, scales[m])
     for p in range(gather_rows.size):
         for i in range(rows):
             at = gather_at[p] + labels[gather_rows[p], t0 + i]
-            _fold(mode, acc[i * emb:(i + 1) * emb], aux[i * emb:(i + 1) * emb], gather_tables[at], _f(np.inf),
-                  _f(1.0))
-    if foreign.shape[0]:
-        _fold(mode, acc, aux, foreign[t0:t0 + rows].reshape(cells), _f(np.inf), _f(1.0))
-    if mode == 3:
-        for i in range(cells):
-            s = aux[i]
-            acc[i] = acc[i] + _log(s) if s > _f(0.0) else -np.inf
+            for m in range(modes.size):
+                _fold(modes[m], acc[m, i * emb:(i + 1) * emb], aux[m, i * emb:(i + 1) * emb], gather_tables[at],
+                      CLAMP_EMB, scales[m])
+    for m in range(modes.size):
+        if foreign.shape[0]:  # already an aggregate: neither scaled nor clamped
+            _fold(modes[m], acc[m, :cells], aux[m, :cells], foreign[t0:t0 + rows].reshape(cells), _f(np.inf), _f(1.0))
+        if modes[m] == 3:
+            for i in range(cells):
+                s = aux[m, i]
+                acc[m, i] = acc[m, i] + _log(s) if s > _f(0.0) else -np.inf
 
 
 _parallel = functools.partial(numba.njit, nogil=True, cache=True, parallel=True, fastmath={"contract"},
@@ -528,22 +534,23 @@ _parallel = functools.partial(numba.njit, nogil=True, cache=True, parallel=True,
 
 
 @_parallel
-def aggregate_block(lo, hi, mode, scale, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, gather_tables,
+def aggregate_block(lo, hi, modes, scales, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, gather_tables,
                     weights, layers, clamps, params, first, out):
-    """out[lo:hi] = the aggregate of inputs as in node_block, each MLP output times ``scale`` then
-    clamped to ±1e4 (a parent table's columns, aggregated per parent row). Tiles run on numba's
-    worker threads."""
+    """out[m, lo:hi] = the aggregate in mode modes[m] of inputs as in node_block, each encoded input
+    times scales[m] then clamped to ±1e4 (a parent table's columns, aggregated per parent row;
+    each column encoded once for all the modes). Tiles run on numba's worker threads."""
     emb = gather_tables.shape[1]
     no_foreign = np.zeros((0, emb), np.float32)
     for t in numba.prange((hi - lo + TILE_ROWS - 1) // TILE_ROWS):
         t0 = lo + t * TILE_ROWS
         rows = min(hi, t0 + TILE_ROWS) - t0
-        acc = np.empty(rows * emb, np.float32)
-        _aggregate_tile(t0, rows, mode, np.float32(scale), values, labels, mlp_rows, mlp_ids, gather_rows, gather_at,
+        acc = np.empty((modes.size, rows * emb), np.float32)
+        _aggregate_tile(t0, rows, modes, scales, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at,
                         gather_tables, no_foreign, weights, layers, clamps, params, first, acc,
-                        np.empty(rows * emb, np.float32), np.empty((TILE_ROWS, 1), np.float32),
+                        np.empty((modes.size, rows * emb), np.float32), np.empty((TILE_ROWS, 1), np.float32),
                         np.empty(TILE_ROWS * emb, np.float32), np.empty(TILE_ROWS * emb, np.float32))
-        out[t0:t0 + rows] = acc.reshape((rows, emb))
+        for m in range(modes.size):
+            out[m, t0:t0 + rows] = acc[m].reshape((rows, emb))
 
 
 @_jit
@@ -582,8 +589,9 @@ def node_block(lo, hi, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gat
     kind, start, width, top, low, shift, slots = envelope
     noise = np.empty((hi - lo) * emb, np.float32)
     fill_beta(noise, noise_a, noise_b, 1.0 / emb, kind, start, width, top, low, shift, slots, noise_state)
-    acc_buf = np.empty(TILE_ROWS * emb, np.float32)
-    aux_buf = np.empty(TILE_ROWS * emb, np.float32)
+    acc_buf = np.empty((1, TILE_ROWS * emb), np.float32)
+    aux_buf = np.empty((1, TILE_ROWS * emb), np.float32)
+    one_mode, one_scale = np.full(1, mode, np.int64), np.ones(1, np.float32)
     buf_a = np.empty(TILE_ROWS * emb, np.float32)
     buf_b = np.empty(TILE_ROWS * emb, np.float32)
     k = decoder_table.shape[0]
@@ -594,10 +602,10 @@ def node_block(lo, hi, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gat
         t1 = min(hi, t0 + TILE_ROWS)
         rows = t1 - t0
         cells = rows * emb
-        acc = acc_buf[:cells]
-        aux = aux_buf[:cells]
-        _aggregate_tile(t0, rows, mode, _f(1.0), values, labels, mlp_rows, mlp_ids, gather_rows, gather_at,
-                        gather_tables, foreign, weights, layers, clamps, params, first, acc, aux, x_in, buf_a, buf_b)
+        _aggregate_tile(t0, rows, one_mode, one_scale, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at,
+                        gather_tables, foreign, weights, layers, clamps, params, first, acc_buf, aux_buf, x_in,
+                        buf_a, buf_b)
+        acc = acc_buf[0, :cells]
         at = (t0 - lo) * emb
         for i in range(cells):
             acc[i] += noise[at + i]

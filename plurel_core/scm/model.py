@@ -131,16 +131,16 @@ def _foreign_aggregates(
         gather_at = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.int64)
         valid = fi.parent_index >= 0
         idx = np.where(valid, fi.parent_index, 0)
-        for mode in sorted(modes):
-            w = 1.0 / count if mode == "sum" else 1.0
-            scaled = (np.clip(np.concatenate(tables) * np.float32(w), -CLAMP_EMB, CLAMP_EMB) if tables
-                      else np.zeros((0, emb), dtype=np.float32))
-            at_parent = np.empty((n_parent, emb), dtype=np.float32)
-            kernels.aggregate_block(0, n_parent, kernels.MODES[mode], w, values, labels,
-                                    np.array(mlp_columns, dtype=np.int64), np.array(mlp_columns, dtype=np.int64),
-                                    np.array(gather_rows, dtype=np.int64), gather_at, scaled, pack.weights,
-                                    pack.layers, pack.clamps, pack.params, pack.first, at_parent)
-            gathered = np.take(at_parent, idx, axis=0)
+        ordered = sorted(modes)
+        scales = np.array([1.0 / count if mode == "sum" else 1.0 for mode in ordered], dtype=np.float32)
+        at_parent = np.empty((len(ordered), n_parent, emb), dtype=np.float32)
+        kernels.aggregate_block(0, n_parent, np.array([kernels.MODES[m] for m in ordered], dtype=np.int64), scales,
+                                values, labels, np.array(mlp_columns, dtype=np.int64),
+                                np.array(mlp_columns, dtype=np.int64), np.array(gather_rows, dtype=np.int64),
+                                gather_at, np.concatenate(tables) if tables else np.zeros((0, emb), np.float32),
+                                pack.weights, pack.layers, pack.clamps, pack.params, pack.first, at_parent)
+        for mode, aggregated in zip(ordered, at_parent):
+            gathered = np.take(aggregated, idx, axis=0)
             if not valid.all():
                 gathered[~valid] = _IDENTITY[mode]
             out[mode] = gathered if mode not in out else _combine(out[mode], gathered, mode)
