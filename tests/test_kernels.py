@@ -204,3 +204,16 @@ def test_an_mlp_applied_to_a_table_matches_numpy(in_dim, rows):
         kernels.mlp_apply(i, x, pack.weights, pack.layers, pack.clamps, pack.params, pack.first, out)
         want = mlp.forward(x)[0]
         assert np.allclose(out, want, rtol=1e-5, atol=1e-5 * max(np.std(want), 1e-6)), np.abs(out - want).max()
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "sine_sum"])
+@pytest.mark.parametrize("limit", [3.0, 5000.0, 1e5])  # float32 reduction below 6000, float64 above
+def test_sines_match_numpy_on_both_reductions(name, limit):
+    act = make_activation(name, np.random.default_rng(8))
+    x = np.random.default_rng(9).uniform(-limit, limit, 20_000).astype(np.float32)
+    if name == "sine_sum":  # f x + p as one fused multiply-add: half an ulp of |f x| <= 10 limit apart
+        x = x[np.abs(x) < 100]
+    got = _kernel_activation(name, act, x)
+    want = act(x.copy()).astype(np.float64)
+    tolerance = 7 * 100 * 10 * np.finfo(np.float32).eps if name == "sine_sum" else 2e-7
+    assert np.abs(got - want).max() <= tolerance
