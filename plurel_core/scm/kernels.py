@@ -370,10 +370,12 @@ def activate(code, params, at, x, clamp):
         for i in range(n):
             v = x[i]
             x[i] = v * _hardsigmoid(v)
-    elif code == _MISH:
+    elif code == _MISH:  # x tanh(softplus x) = x m / (m + 2), m = e^x (e^x + 2); softplus floored at -46
         for i in range(n):
             v = x[i]
-            x[i] = v * _tanh(_softplus(v))
+            e = _exp(min(max(v, _f(-46.0)), _f(20.0)))
+            m = e * (e + _f(2.0))
+            x[i] = v if v > _f(20.0) or v != v else v * (m / (m + _f(2.0)))
     elif code == _LEAKY_RELU:
         for i in range(n):
             x[i] = _leaky(x[i], _f(0.01))
