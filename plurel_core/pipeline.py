@@ -329,13 +329,11 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
         return build_scm(name, scm_columns[name][0], t.kind == "activity", kinds, cfg,
                          streams.stream(seed, streams.SCM, t.node_id))
 
-    # Measured on 2 cores: background threads build the next tables' SCMs and draw the nodes'
-    # Beta noise while the main thread evaluates MLPs, and a helper shares row chunks or a busy
-    # node's parents. On paper databases (tables of ~1000 rows) each numpy call is short and the
-    # GIL hand-offs eat most of the gain: median 0.82 s on one thread, 0.82-0.86 s on two, but the
-    # mean falls from 1.07 s to 0.99 s and the largest from 3.2 s to 2.6 s. Under 50k cells (demo)
-    # the threads cost more than they save, so those run on one thread. Tables of one generation
-    # run in parallel from a million cells on (20M cells: 32.1 s -> 30.3 s, 1.2 GB -> 1.8 GB peak).
+    # Measured on 2 cores (bench_generate): a background thread builds the next tables' SCMs while
+    # the SCM kernel (numba, no GIL) evaluates each node's row chunks on ``threads`` worker threads.
+    # Paper databases: median 0.65 s on one thread, 0.52-0.56 s on two. Under 50k cells (demo)
+    # the threads cost more than they save (0.029 s against 0.037 s), so those run on one thread.
+    # Tables of one generation run in parallel from a million cells on.
     if threads is None:
         threads = min(os.cpu_count() or 1, 4) if cells >= BACKGROUND_FROM_CELLS else 1
     workers = threads if cells >= PARALLEL_FROM_CELLS else 1
