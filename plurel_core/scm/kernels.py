@@ -22,6 +22,7 @@ count alone, so the values are the same whatever thread computes which block.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass
 
@@ -79,6 +80,20 @@ _SMALL = _f(1e-10)  # below it x^2 < 1e-20 and, further down, a float32 subnorma
 
 
 @_inline
+def _horner(x, coefficients):
+    """The polynomial with ``coefficients`` (highest degree first) at x."""
+    p = coefficients[0]
+    for c in coefficients[1:]:
+        p = p * x + c
+    return p
+
+
+_EXP_TAYLOR = tuple(_f(1.0 / math.factorial(k)) for k in range(7, -1, -1))  # e^r to r^7
+_EXPM1_TAYLOR = tuple(_f(1.0 / math.factorial(k)) for k in range(9, 1, -1))  # (e^t - 1 - t) / t^2 to t^9
+_ATANH_SERIES = tuple(_f(1.0 / k) for k in range(17, 0, -2))  # atanh(s) / s in s^2, to s^16
+
+
+@_inline
 def _exp(x):
     """e^x in float32 (about 1 ulp); inf above 88.72, and exactly 0 below -87.33 where e^x would be
     a float32 subnormal (under 1.2e-38): arithmetic on subnormals is 30-100x slower."""
@@ -86,14 +101,7 @@ def _exp(x):
     n = np.floor(xc * _LOG2E + _f(0.5))
     r = xc - n * _LN2_HI
     r = r - n * _LN2_LO
-    p = _f(1.0 / 5040.0)
-    p = p * r + _f(1.0 / 720.0)
-    p = p * r + _f(1.0 / 120.0)
-    p = p * r + _f(1.0 / 24.0)
-    p = p * r + _f(1.0 / 6.0)
-    p = p * r + _f(0.5)
-    p = p * r + _f(1.0)
-    p = p * r + _f(1.0)
+    p = _horner(r, _EXP_TAYLOR)
     k = np.int32(n)
     k1 = k >> 1  # 2^k as two factors, so that 2^128 and the subnormals stay reachable
     y = p * _bits_as_f32((k1 + np.int32(127)) << 23) * _bits_as_f32((k - k1 + np.int32(127)) << 23)
@@ -106,15 +114,7 @@ def _expm1(x):
     """e^x - 1 in float32, accurate near 0 (a Taylor polynomial below |x| = 0.35; x itself below
     1e-10, where x^2 would be a subnormal)."""
     t = x if abs(x) > _SMALL else _SMALL
-    p = _f(1.0 / 362880.0)
-    p = p * t + _f(1.0 / 40320.0)
-    p = p * t + _f(1.0 / 5040.0)
-    p = p * t + _f(1.0 / 720.0)
-    p = p * t + _f(1.0 / 120.0)
-    p = p * t + _f(1.0 / 24.0)
-    p = p * t + _f(1.0 / 6.0)
-    p = p * t + _f(0.5)
-    p = p * t * t + t
+    p = _horner(t, _EXPM1_TAYLOR) * t * t + t
     e = _exp(x) - _f(1.0)
     return x if abs(x) <= _SMALL else (p if abs(x) < _f(0.35) else e)
 
@@ -130,12 +130,7 @@ def _log(x):
     ef = _f(e) + (_f(1.0) if big else _f(0.0))
     s = (m - _f(1.0)) / (m + _f(1.0))
     s2 = s * s
-    p = _f(1.0 / 11.0)
-    p = p * s2 + _f(1.0 / 9.0)
-    p = p * s2 + _f(1.0 / 7.0)
-    p = p * s2 + _f(1.0 / 5.0)
-    p = p * s2 + _f(1.0 / 3.0)
-    p = p * s2 + _f(1.0)
+    p = _horner(s2, _ATANH_SERIES[3:])  # to s^10 here: |s| <= 0.172
     return ef * _LN2_HI + (ef * _LN2_LO + _f(2.0) * s * p)
 
 
@@ -160,12 +155,8 @@ def _tanh(x):
     v = min(max(x, _f(-7.90531110763549805)), _f(7.90531110763549805))
     v = v if abs(v) >= _f(0.0004) else _f(0.0004)  # below it the result is x (and v^2 stays normal)
     v2 = v * v
-    p = _TANH_P[0]
-    for c in _TANH_P[1:]:
-        p = p * v2 + c
-    q = _TANH_Q[0]
-    for c in _TANH_Q[1:]:
-        q = q * v2 + c
+    p = _horner(v2, _TANH_P)
+    q = _horner(v2, _TANH_Q)
     y = v * p / q
     y = x if abs(x) < _f(0.0004) else y
     y = (_f(1.0) if x > 0 else _f(-1.0)) if abs(x) >= _f(9.0) else y  # tanh(9) rounds to 1 in float32
@@ -178,10 +169,7 @@ def _log1p_unit(u):
     s = u / (_f(2.0) + u)
     s = s if s > _SMALL else _SMALL  # log1p(u) = u below 2e-10; s^2 stays a normal float
     s2 = s * s
-    p = _f(1.0 / 17.0)
-    for c in (_f(1.0 / 15.0), _f(1.0 / 13.0), _f(1.0 / 11.0), _f(1.0 / 9.0), _f(1.0 / 7.0), _f(1.0 / 5.0),
-              _f(1.0 / 3.0), _f(1.0)):
-        p = p * s2 + c
+    p = _horner(s2, _ATANH_SERIES)
     return u if u < _f(2.0) * _SMALL else _f(2.0) * s * p
 
 
