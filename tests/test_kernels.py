@@ -217,3 +217,9 @@ def test_sines_match_numpy_on_both_reductions(name, limit):
     want = act(x.copy()).astype(np.float64)
     tolerance = 7 * 100 * 10 * np.finfo(np.float32).eps if name == "sine_sum" else 2e-7
     assert np.abs(got - want).max() <= tolerance
+
+
+def test_warm_up_compiles_what_a_generation_calls():
+    kernels.warm_up()  # what `make install` runs; from the disk cache it takes well under a second
+    for fn in (kernels.node_block, kernels.node_chunks, kernels.aggregate_block, kernels.mlp_apply):
+        assert fn.signatures, fn

@@ -694,7 +694,9 @@ def node_chunks(bounds, mode, values, labels, mlp_rows, mlp_ids, gather_rows, ga
 
 
 def warm_up() -> None:
-    """Compile the kernel for every activation and mode now (numba caches it on disk)."""
+    """Compile the kernels now, for every activation and mode and the argument types the
+    pipeline passes (numba caches them on disk; a fresh install's first paper database waited
+    13 s for the compiler without this)."""
     from plurel_core.samplers import beta_envelope
     from plurel_core.scm.activations import make_activation
     from plurel_core.scm.mlp import Mlp
@@ -712,5 +714,9 @@ def warm_up() -> None:
             node_block(0, 8, mode, values, labels, np.arange(len(names), dtype=np.int64),
                        np.arange(len(names), dtype=np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
                        np.zeros((1, 4), np.float32), np.zeros((8, 4), np.float32), 2.0, 3.0,
-                       beta_envelope(2.0, 3.0), np.arange(1, 5, dtype=np.uint64), pack.weights, pack.layers, pack.clamps, pack.params, pack.first, len(names), table,
-                       len(names))
+                       beta_envelope(2.0, 3.0), np.arange(1, 5, dtype=np.uint64), pack.weights, pack.layers,
+                       pack.clamps, pack.params, pack.first, len(names), table, len(names))
+    import plurel_core as pc
+
+    for seed in range(3):  # foreign keys, categories, repeating values: every kernel the pipeline calls
+        pc.generate(pc.Config.preset("demo"), seed, threads=2)
