@@ -13,7 +13,7 @@ and release the GIL, so that work drawn ahead on a background thread runs beside
   from a slot table (about 5 ns; see ``beta``);
 - stacks of random matrices (the MLP weights): each of a law (normal, normal truncated to
   [-2, 2], normal with half of each column zeroed, uniform on [-1, 1)) and a scale, masked by
-  Bernoulli(density), in one pass with the column sums the MLPs bound their outputs by.
+  Bernoulli(density), and folded by a factor, in one pass.
 """
 
 from __future__ import annotations
@@ -119,26 +119,24 @@ _BIN, _LEFT_END, _RIGHT_END = 0, 1, 2
 NORMAL, TRUNCATED_NORMAL, SPARSE_NORMAL, UNIFORM = 0, 1, 2, 3
 
 
-def random_matrices(laws, scales, densities, folds, rows: int, cols: int, rng: np.random.Generator,
-                    margin: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def random_matrices(laws, scales, densities, folds, rows: int, cols: int,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A stack of (rows, cols) float32 matrices, matrix i drawn from ``laws[i]``:
 
     - NORMAL: N(0, 1); TRUNCATED_NORMAL: N(0, 1) redrawn until |z| <= 2; SPARSE_NORMAL: N(0, 1)
       with ceil(rows / 2) random entries of each column set to zero; UNIFORM: U[-1, 1);
     - times ``scales[i]``, each entry then kept with probability ``densities[i]``, else zero.
 
-    Returns the drawn stack, the stack times ``folds[i]`` (float32), and per matrix the largest
-    column sum of that folded |W| times ``margin``.
+    Returns the drawn stack and the stack times ``folds[i]`` (float32).
     """
     laws = np.asarray(laws, dtype=np.int64)
     count = len(laws)
     drawn = np.empty((count, rows, cols), dtype=np.float32)
     folded = np.empty_like(drawn)
-    sums = np.empty(count)
-    _matrices_fill(drawn, folded, sums, laws, np.asarray(scales, dtype=np.float64),
+    _matrices_fill(drawn, folded, laws, np.asarray(scales, dtype=np.float64),
                    np.asarray(densities, dtype=np.float64), np.asarray(folds, dtype=np.float32),
-                   float(margin), _stream(rng))
-    return drawn, folded, sums
+                   _stream(rng))
+    return drawn, folded
 
 
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
@@ -323,11 +321,10 @@ def _beta_fill(out, a, b, scale, kind, start, width, top, low, shift, slots, st)
 
 
 @numba.njit(**_JIT)
-def _matrices_fill(drawn, folded, sums, laws, scales, densities, folds, margin, st):
+def _matrices_fill(drawn, folded, laws, scales, densities, folds, st):
     count, rows, cols = drawn.shape
     zeroed = (rows + 1) // 2  # ceil(rows / 2) per column for SPARSE_NORMAL
     order = np.empty(rows, dtype=np.int64)
-    column = np.empty(cols)
     for i in range(count):
         law, scale, density = laws[i], scales[i], densities[i]
         for r in range(rows):
@@ -351,13 +348,9 @@ def _matrices_fill(drawn, folded, sums, laws, scales, densities, folds, margin, 
                     j = k + min(np.intp(u * (rows - k)), rows - k - 1)
                     order[k], order[j] = order[j], order[k]
                     drawn[i, order[k], c] = 0.0
-        column[:] = 0.0
         for r in range(rows):
             for c in range(cols):
-                v = drawn[i, r, c] * folds[i]
-                folded[i, r, c] = v
-                column[c] += abs(v)
-        sums[i] = column.max() * margin if cols else 0.0
+                folded[i, r, c] = drawn[i, r, c] * folds[i]
 
 
 def warm_up() -> None:

@@ -110,11 +110,11 @@ def test_threads_draw_what_one_thread_draws():
         assert list(pool.map(draw, range(8))) == alone
 
 
-def test_random_matrices_laws_masks_folds_and_sums():
+def test_random_matrices_laws_masks_and_folds():
     laws = [samplers.NORMAL, samplers.TRUNCATED_NORMAL, samplers.SPARSE_NORMAL, samplers.UNIFORM]
     rows, cols = 300, 200
     scales, densities, folds = [2.0, 1.0, 0.5, 3.0], [1.0, 0.7, 1.0, 0.4], [1.0, -2.0, 0.5, 3.0]
-    drawn, folded, sums = samplers.random_matrices(laws, scales, densities, folds, rows, cols, rng(10), margin=1.5)
+    drawn, folded = samplers.random_matrices(laws, scales, densities, folds, rows, cols, rng(10))
     assert drawn.shape == folded.shape == (4, rows, cols) and drawn.dtype == folded.dtype == np.float32
     normal, truncated, sparse, uniform = (m.astype(np.float64).ravel() for m in drawn)
     assert stats.kstest(normal / 2.0, "norm").pvalue > 0.001
@@ -127,7 +127,6 @@ def test_random_matrices_laws_masks_folds_and_sums():
     assert abs(len(kept) / uniform.size - 0.4) < 0.01
     assert stats.kstest(kept, stats.uniform(-3.0, 6.0).cdf).pvalue > 0.001
     np.testing.assert_array_equal(folded, drawn * np.float32(folds)[:, None, None])
-    np.testing.assert_allclose(sums, np.abs(folded.astype(np.float64)).sum(axis=1).max(axis=1) * 1.5, rtol=1e-12)
 
 
 def test_warm_up_compiles_every_kernel():

@@ -146,27 +146,6 @@ _FIXED: dict[str, Activation] = {
 
 ACTIVATIONS: tuple[str, ...] = (*_FIXED, "sine_sum")
 
-# sup |act(z)| over |z| <= b, a little generous: it lets an MLP skip the ±1e6 clamp (and the
-# ±1e4 clamp of an encoder's output) wherever the bound proves it changes nothing.
-_GROWTH: dict[str, Callable[[float], float]] = {
-    "relu": lambda b: b, "leaky_relu": lambda b: b, "rrelu": lambda b: b, "identity": lambda b: b,
-    "abs": lambda b: b, "softshrink": lambda b: b, "hardshrink": lambda b: b,
-    "silu": lambda b: b, "hardswish": lambda b: b, "mish": lambda b: b, "gelu": lambda b: b,
-    "elu": lambda b: max(b, 1.0), "celu": lambda b: max(b, 1.0), "selu": lambda b: _SELU_SCALE * max(b, _SELU_ALPHA),
-    "softplus": lambda b: b + 0.7, "logsigmoid": lambda b: b + 0.7, "tanhshrink": lambda b: b + 1.0,
-    "signed_log1p": math.log1p, "sqrt_smooth": lambda b: 1.5 * b,
-    "tanh": lambda b: 1.0, "sigmoid": lambda b: 1.0, "softsign": lambda b: 1.0, "hardsigmoid": lambda b: 1.0,
-    "hardtanh": lambda b: 1.0, "sin": lambda b: 1.0, "cos": lambda b: 1.0, "sign": lambda b: 1.0,
-    "clamp": lambda b: 1.0, "sine_sum": lambda b: 7.0,  # at most 7 terms of amplitude <= 1
-}
-_MARGIN = 1.0 + 1e-4  # float32 rounding
-
-
-def output_bound(name: str, input_bound: float) -> float:
-    """An upper bound of |act(z)| over all |z| <= input_bound (inf stays inf unless act is bounded)."""
-    return _GROWTH[name](input_bound) * _MARGIN
-
-
 # No activation returns magnitudes in (0, 1e-20) for inputs outside that range: sigmoid-like ones
 # saturate to exact zeros (through tanh or a cancelling subtraction) and softplus is floored, so
 # the GEMMs never meet float32 subnormals. Product aggregation is the one exception; the SCM

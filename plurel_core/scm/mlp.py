@@ -13,7 +13,7 @@ import numpy as np
 
 from plurel_core import samplers
 from plurel_core.random import pick
-from plurel_core.scm.activations import Activation, make_activation, output_bound
+from plurel_core.scm.activations import Activation, make_activation
 
 INITIALIZATIONS = (
     "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "truncated_normal", "sparse",
@@ -60,12 +60,12 @@ def init_weight(name: str, fan_rows: int, fan_cols: int, rng: np.random.Generato
 class Mlp:
     """``U{layers}`` linear maps; every hidden output is clamp(scale * act(x @ W), ±1e6).
 
-    ``weights`` are the drawn matrices. For speed the scale of hidden layer l is folded into the
-    matrix of layer l+1 and the clamp becomes ±1e6/scale on act(x @ W): the same map with one
-    pass less per layer. A bound on |x| is carried through the layers (|x @ W| <= bound times the
-    largest column sum of |W|, then each activation's growth), and a clamp the bound proves idle
-    is skipped. ``output_factor`` (an edge weight) multiplies the output, folded into the last
-    matrix; ``folded`` holds the folded matrices (a batched builder passes them in).
+    ``weights`` are the drawn matrices. The scale of hidden layer l is folded into the matrix of
+    layer l+1 and the clamp becomes ±1e6/scale on act(x @ W): the same map with one pass less per
+    layer. ``output_factor`` (an edge weight) multiplies the output, folded into the last matrix;
+    ``folded`` holds the folded matrices (a batched builder passes them in). The SCM evaluates
+    these maps in ``plurel_core.scm.kernels``; this numpy form is their reference (tests compare
+    the two).
     """
 
     weights: list[np.ndarray]
@@ -75,7 +75,6 @@ class Mlp:
     inits: list[str]
     output_factor: float = 1.0
     folded: list[np.ndarray] | None = field(default=None, repr=False)  # computed unless given
-    column_sums: list[float] | None = field(default=None, repr=False)  # of the folded |W|, likewise
     clamps: list[float] | None = field(default=None, repr=False)  # float32(1e6 / scale), likewise
 
     def __post_init__(self) -> None:
@@ -85,44 +84,12 @@ class Mlp:
                 self.folded[-1] = self.folded[-1] * np.float32(self.output_factor)
         if self.clamps is None:
             self.clamps = [float(np.float32(CLAMP_HIDDEN / s)) for s in self.scales]
-        if self.column_sums is None:
-            self.column_sums = [column_sum(w) for w in self.folded]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.forward(x)[0]
-
-    def bound_for(self, input_bound: float) -> float:
-        """The output bound ``forward`` reports for inputs with |x| <= ``input_bound``."""
-        bound = input_bound
-        for column_sum, name, clamp in zip(self.column_sums, self.activation_names, self.clamps):
-            bound = min(output_bound(name, _times(bound, column_sum)), clamp)
-        return _times(bound, self.column_sums[-1])
-
-    def forward(self, x: np.ndarray, input_bound: float = math.inf) -> tuple[np.ndarray, float]:
-        """The output for inputs with |x| <= ``input_bound``, and a bound of |output|."""
-        bound = input_bound
-        for w, column_sum, act, name, clamp in zip(
-                self.folded, self.column_sums, self.activations, self.activation_names, self.clamps):
+        for w, act, clamp in zip(self.folded, self.activations, self.clamps):
             x = act(_linear(x, w))
-            bound = output_bound(name, _times(bound, column_sum))
-            if bound > clamp:
-                np.clip(x, -clamp, clamp, out=x)
-                bound = clamp
-        return _linear(x, self.folded[-1]), _times(bound, self.column_sums[-1])
-
-
-_MARGIN = 1.0 + 1e-4  # float32 rounding in the GEMMs
-
-
-def column_sum(w: np.ndarray):
-    """The largest column sum of |W| (with a rounding margin): |x @ W| <= it times max |x|.
-    A float for one matrix, an array for a stack of them."""
-    sums = np.abs(w).sum(axis=-2).max(axis=-1) * _MARGIN
-    return float(sums) if w.ndim == 2 else sums
-
-
-def _times(bound: float, column_sum: float) -> float:
-    return bound * column_sum if column_sum else 0.0  # an all-zero matrix outputs exact zeros
+            np.clip(x, -clamp, clamp, out=x)
+        return _linear(x, self.folded[-1])
 
 
 def _linear(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -173,16 +140,15 @@ def make_mlps(
     fold = np.where(last, fold * factors[mlp_of], fold)
     init_of = init_ids[mlp_of, layer_of]
     dens = densities[mlp_of, layer_of]
-    stacks = []  # per shape: drawn, folded, column sums
+    stacks = []  # per shape: drawn, folded
     stack_of = np.empty(total, dtype=np.int64)
     index_of = np.empty(total, dtype=np.int64)
     for a, b in sorted(set(zip(rows_of.tolist(), cols_of.tolist()))):
         sel = np.flatnonzero((rows_of == a) & (cols_of == b))
         laws, init_scales = _initialisers(inits_all, a, b)  # by init id; masks rescale by 1 / density
-        w, wf, sums = samplers.random_matrices(laws[init_of[sel]], init_scales[init_of[sel]] / dens[sel], dens[sel],
-                                               fold[sel], a, b, rng, _MARGIN)
-        stack_of[sel], index_of[sel] = len(stacks), np.arange(len(sel))
-        stacks.append((w, wf, sums.tolist()))
+        stacks.append(samplers.random_matrices(laws[init_of[sel]], init_scales[init_of[sel]] / dens[sel],
+                                               dens[sel], fold[sel], a, b, rng))
+        stack_of[sel], index_of[sel] = len(stacks) - 1, np.arange(len(sel))
 
     clamps = (CLAMP_HIDDEN / scales).astype(np.float32).tolist()
     scales_l, act_l, init_l = scales.tolist(), act_ids.tolist(), init_ids.tolist()
@@ -195,7 +161,7 @@ def make_mlps(
         act_names = [acts_all[k] for k in act_l[i][:n_layers - 1]]
         out.append(Mlp([st[0][k] for st, k in at], [make_activation(n, rng) for n in act_names], act_names,
                        scales_l[i][:n_layers - 1], [inits_all[k] for k in init_l[i][:n_layers]], factors_l[i],
-                       [st[1][k] for st, k in at], [st[2][k] for st, k in at], clamps[i][:n_layers - 1]))
+                       [st[1][k] for st, k in at], clamps[i][:n_layers - 1]))
     return out
 
 
@@ -203,9 +169,6 @@ def make_embedding(sp, num_categories: int, rng: np.random.Generator) -> np.ndar
     """A category embedding table (K x emb): N(0, 1), then one of the initialisations."""
     init = str(pick(rng, sp.initializations))
     return init_weight(init, num_categories, sp.emb, rng)
-
-
-UNCHECKED = object()
 
 
 DISTINCT_PROBE = 1024
@@ -236,23 +199,13 @@ ENCODE_ONCE_MAX = 8192  # distinct values encoded once per edge at most (8192 x 
 class NumericalEncoder:
     mlp: Mlp
 
-    def __call__(self, values: np.ndarray, distinct=UNCHECKED) -> np.ndarray:
-        """Encode a value per row; ``distinct`` = (values, inverse) runs the MLP once per distinct value.
-
-        Callers that encode one array many times pass ``distinct_values(values)`` (None: no repeats).
-        """
-        return self.encode(values, distinct)[0]
-
-    def encode(self, values: np.ndarray, distinct=UNCHECKED) -> tuple[np.ndarray, float]:
-        """The embeddings and a bound of their magnitude; few distinct values are encoded once."""
-        if distinct is UNCHECKED:
-            distinct = distinct_values(values)
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        """Encode a value per row; repeating values (``distinct_values``) are encoded once each."""
+        distinct = distinct_values(values)
         if distinct is not None and len(distinct[0]) <= ENCODE_ONCE_MAX:
             uniq, inverse = distinct
-            out, bound = self.mlp.forward(uniq[:, None], float(np.abs(uniq).max()) if len(uniq) else 0.0)
-            return np.take(out, inverse, axis=0), bound  # 2-3x faster than out[inverse]
-        x = values.astype(np.float32, copy=False)
-        return self.mlp.forward(x[:, None], float(np.abs(x).max()) if len(x) else 0.0)
+            return np.take(self.mlp(uniq[:, None]), inverse, axis=0)  # 2-3x faster than out[inverse]
+        return self.mlp(values.astype(np.float32, copy=False)[:, None])
 
     @property
     def activation_names(self) -> list[str]:
@@ -267,12 +220,8 @@ class CategoricalEncoder:
     mlp: Mlp
 
     def __call__(self, labels: np.ndarray) -> np.ndarray:
-        return self.encode(labels)[0]
-
-    def encode(self, labels: np.ndarray) -> tuple[np.ndarray, float]:
-        """The embeddings and a bound of their magnitude: the K table rows encoded once, gathered."""
-        out, bound = self.mlp.forward(self.table, float(np.abs(self.table).max()))
-        return np.take(out, labels, axis=0), bound
+        """The K table rows encoded once, gathered per row."""
+        return np.take(self.mlp(self.table), labels, axis=0)
 
     @property
     def activation_names(self) -> list[str]:
