@@ -11,9 +11,10 @@ and release the GIL, so that work drawn ahead on a background thread runs beside
 - normals by the 256-layer ziggurat of Marsaglia & Tsang (2000), with the exact tail (2 ns);
 - Beta(a, b) by rejection from a piecewise-constant envelope of its density, its pieces picked
   from a slot table (about 5 ns; see ``beta``);
-- stacks of random matrices (the MLP weights): each of a law (normal, normal truncated to
-  [-2, 2], normal with half of each column zeroed, uniform on [-1, 1)) and a scale, masked by
-  Bernoulli(density), and folded by a factor, in one pass.
+- random matrices of any shapes in one flat array (every MLP weight and embedding table of an
+  SCM): each of a law (normal, normal truncated to [-2, 2], normal with half of each column
+  zeroed, uniform on [-1, 1)) and a scale, masked by Bernoulli(density), and folded by a
+  factor, in one pass.
 """
 
 from __future__ import annotations
@@ -115,28 +116,23 @@ _BETA_RATIO = 1.1  # geometric bins towards an unbounded end: the density change
 _BIN, _LEFT_END, _RIGHT_END = 0, 1, 2
 
 
-# Laws of ``random_matrices``.
+# Laws of ``fill_matrices``.
 NORMAL, TRUNCATED_NORMAL, SPARSE_NORMAL, UNIFORM = 0, 1, 2, 3
 
 
-def random_matrices(laws, scales, densities, folds, rows: int, cols: int,
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A stack of (rows, cols) float32 matrices, matrix i drawn from ``laws[i]``:
+def fill_matrices(out, offsets, rows, cols, laws, scales, densities, folds, rng: np.random.Generator) -> None:
+    """Random matrices of any shapes into the flat float32 ``out``; matrix i is (rows[i], cols[i]),
+    row-major at ``offsets[i]``, drawn from ``laws[i]``:
 
     - NORMAL: N(0, 1); TRUNCATED_NORMAL: N(0, 1) redrawn until |z| <= 2; SPARSE_NORMAL: N(0, 1)
       with ceil(rows / 2) random entries of each column set to zero; UNIFORM: U[-1, 1);
-    - times ``scales[i]``, each entry then kept with probability ``densities[i]``, else zero.
-
-    Returns the drawn stack and the stack times ``folds[i]`` (float32).
+    - times ``scales[i]``; each entry kept with probability ``densities[i]``, else zero;
+    - then times ``folds[i]`` (float32).
     """
-    laws = np.asarray(laws, dtype=np.int64)
-    count = len(laws)
-    drawn = np.empty((count, rows, cols), dtype=np.float32)
-    folded = np.empty_like(drawn)
-    _matrices_fill(drawn, folded, laws, np.asarray(scales, dtype=np.float64),
-                   np.asarray(densities, dtype=np.float64), np.asarray(folds, dtype=np.float32),
-                   _stream(rng))
-    return drawn, folded
+    _matrices_fill(out, np.asarray(offsets, dtype=np.int64), np.asarray(rows, dtype=np.int64),
+                   np.asarray(cols, dtype=np.int64), np.asarray(laws, dtype=np.int64),
+                   np.asarray(scales, dtype=np.float64), np.asarray(densities, dtype=np.float64),
+                   np.asarray(folds, dtype=np.float32), _stream(rng))
 
 
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
@@ -321,36 +317,35 @@ def _beta_fill(out, a, b, scale, kind, start, width, top, low, shift, slots, st)
 
 
 @numba.njit(**_JIT)
-def _matrices_fill(drawn, folded, laws, scales, densities, folds, st):
-    count, rows, cols = drawn.shape
-    zeroed = (rows + 1) // 2  # ceil(rows / 2) per column for SPARSE_NORMAL
-    order = np.empty(rows, dtype=np.int64)
-    for i in range(count):
-        law, scale, density = laws[i], scales[i], densities[i]
-        for r in range(rows):
-            for c in range(cols):
-                if law == UNIFORM:
-                    z, st = _uniform(st)
-                    z = 2.0 * z - 1.0
-                else:
-                    z, st = _normal(st)
-                    if law == TRUNCATED_NORMAL:
-                        while abs(z) > 2.0:
-                            z, st = _normal(st)
+def _matrices_fill(out, offsets, rows_of, cols_of, laws, scales, densities, folds, st):
+    order = np.empty(max(1, rows_of.max()) if rows_of.size else 1, dtype=np.int64)
+    for i in range(laws.size):
+        law, scale, density, fold = laws[i], scales[i], densities[i], folds[i]
+        rows, cols, off = rows_of[i], cols_of[i], offsets[i]
+        for e in range(rows * cols):
+            if density < 1.0:  # the mask first: a dropped entry needs no value
                 keep, st = _uniform(st)
-                drawn[i, r, c] = z * scale if keep < density else 0.0
+                if keep >= density:
+                    out[off + e] = 0.0
+                    continue
+            if law == UNIFORM:
+                z, st = _uniform(st)
+                z = 2.0 * z - 1.0
+            else:
+                z, st = _normal(st)
+                if law == TRUNCATED_NORMAL:
+                    while abs(z) > 2.0:
+                        z, st = _normal(st)
+            out[off + e] = np.float32(z * scale) * fold
         if law == SPARSE_NORMAL:
             for c in range(cols):  # the first ceil(rows / 2) rows of a random permutation (Fisher-Yates)
                 for r in range(rows):
                     order[r] = r
-                for k in range(zeroed):
+                for k in range((rows + 1) // 2):
                     u, st = _uniform(st)
                     j = k + min(np.intp(u * (rows - k)), rows - k - 1)
                     order[k], order[j] = order[j], order[k]
-                    drawn[i, order[k], c] = 0.0
-        for r in range(rows):
-            for c in range(cols):
-                folded[i, r, c] = drawn[i, r, c] * folds[i]
+                    out[off + order[k] * cols + c] = 0.0
 
 
 def warm_up() -> None:
@@ -363,4 +358,5 @@ def warm_up() -> None:
     standard_normal(rng, (2,), np.float32)
     standard_normal(rng, (2,))
     beta(0.5, 2.0, rng, (2,))
-    random_matrices([NORMAL, UNIFORM], [1.0, 1.0], [1.0, 0.5], [1.0, 2.0], 2, 2, rng)
+    fill_matrices(np.empty(8, np.float32), [0, 4], [2, 2], [2, 2], [NORMAL, UNIFORM], [1.0, 1.0], [1.0, 0.5],
+                  [1.0, 2.0], rng)

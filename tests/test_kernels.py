@@ -9,7 +9,15 @@ import plurel_core as pc
 from plurel_core import samplers
 from plurel_core.scm import kernels
 from plurel_core.scm.activations import ACTIVATIONS, SineSum, make_activation
-from plurel_core.scm.mlp import CLAMP_EMB, Aggregator, make_decoders, make_mlps
+from plurel_core.scm.mlp import (
+    CLAMP_EMB,
+    CLAMP_HIDDEN,
+    Aggregator,
+    Mlp,
+    draw_embeddings,
+    draw_mlps,
+    make_mlps,
+)
 
 F32_TINY = np.finfo(np.float32).tiny
 
@@ -30,10 +38,8 @@ def _kernel_activation(name: str, act, x: np.ndarray, clamp: float = np.inf) -> 
 
 
 def _one_layer_mlp(name, act):
-    from plurel_core.scm.mlp import Mlp
-
     w = np.ones((1, 1), np.float32)
-    return Mlp([w, w], [act], [name], [1.0], ["kaiming_normal"] * 2)
+    return Mlp.from_drawn([w, w], [act], [name], [1.0])
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)
@@ -72,11 +78,33 @@ def test_the_clamp_after_an_activation_bounds_and_keeps_nan():
 
 
 def test_sine_sum_parameters_are_packed_with_the_layer():
-    act = SineSum(np.random.default_rng(3))
+    act = SineSum.draw(np.random.default_rng(3))
     pack = kernels.pack_mlps([_one_layer_mlp("sine_sum", act)])
     at, k = int(pack.layers[0, 4]), len(act.amp)
     assert at > 0 and pack.params[at] == k
     assert np.array_equal(pack.params[at + 1:at + 1 + 3 * k], np.concatenate([act.amp, act.freq, act.phase]))
+
+
+def test_drawn_sine_sums_carry_their_terms_and_match_numpy():
+    # One hidden layer: chained sine sums amplify the kernel's fused f x + p (half an ulp of f x)
+    # up to 1e-3 of the output's spread; a misplaced term would be off by the whole spread.
+    sp = pc.Config().replace(**{"scm.activations": ("sine_sum",), "scm.mlp_layers": (2, 2)}).scm
+    pack = draw_mlps(sp, [1] * 20, [sp.emb] * 20, np.random.default_rng(6))
+    x = np.linspace(-30, 30, 301, dtype=np.float32)[:, None]
+    ks = []
+    for i in range(20):
+        for layer in range(pack.first[i], pack.first[i + 1] - 1):
+            at = int(pack.layers[layer, 4])
+            k = int(pack.params[at])
+            amp, freq, phase = pack.params[at + 1:at + 1 + 3 * k].reshape(3, k)
+            assert 0.1 <= amp.min() and amp.max() <= 1.0 and 0.1 <= freq.min() and freq.max() <= 10.0
+            assert 0.0 <= phase.min() and phase.max() <= 2 * np.pi
+            ks.append(k)
+        out = np.empty((len(x), sp.emb), np.float32)
+        kernels.mlp_apply(i, x, pack.weights, pack.layers, pack.clamps, pack.params, pack.first, out)
+        want = Mlp.of_pack(pack, i)(x)
+        assert np.allclose(out, want, rtol=1e-4, atol=1e-4 * max(np.std(want), 1e-6))
+    assert set(ks) == {3, 4, 5, 6, 7}
 
 
 def _node_reference(mode, encs, values, gathers, foreign, noise, decoder):
@@ -90,7 +118,10 @@ def _node_reference(mode, encs, values, gathers, foreign, noise, decoder):
     h = agg.result() + noise
     if mode == "product":
         h[np.abs(h) < 1e-20] = 0
-    return decoder(h)  # the numpy decoders: nan_to_num, then the value or the best-scoring category
+    mlp, table = decoder
+    if table is None:  # the value, NaN as 0 and infinities as ±1e6
+        return np.nan_to_num(mlp(h)[:, 0], nan=0.0, posinf=CLAMP_HIDDEN, neginf=-CLAMP_HIDDEN)
+    return np.argmax(np.nan_to_num(mlp(h), nan=0.0) @ table.T, axis=1)  # the best-scoring category
 
 
 def _node_case(seed, mode, kind, n=1300, p_mlp=5):
@@ -98,10 +129,10 @@ def _node_case(seed, mode, kind, n=1300, p_mlp=5):
     sp = pc.Config.preset("paper").scm
     rng = np.random.default_rng(seed)
     emb = sp.emb
-    encs = make_mlps(sp, p_mlp, 1, emb, rng)
-    decoder = make_decoders(sp, [(kind, 6 if kind == "categorical" else None)], rng)[0]
-    table = decoder.table if kind == "categorical" else np.zeros((0, emb), np.float32)
-    pack = kernels.pack_mlps([*encs, decoder.mlp])
+    pack = draw_mlps(sp, [1] * p_mlp + [emb], [emb] * p_mlp + [emb if kind == "categorical" else 1], rng)
+    encs = [Mlp.of_pack(pack, i) for i in range(p_mlp)]
+    decoder = (Mlp.of_pack(pack, p_mlp), draw_embeddings(sp, [6], rng)[0] if kind == "categorical" else None)
+    table = decoder[1] if kind == "categorical" else np.zeros((0, emb), np.float32)
     values = np.zeros((p_mlp + 2, n), np.float32)
     values[:p_mlp] = rng.standard_normal((p_mlp, n)) * 2
     labels = np.zeros((p_mlp + 2, n), np.int32)

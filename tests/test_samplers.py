@@ -110,23 +110,35 @@ def test_threads_draw_what_one_thread_draws():
         assert list(pool.map(draw, range(8))) == alone
 
 
-def test_random_matrices_laws_masks_and_folds():
+def test_fill_matrices_laws_masks_folds_and_shapes():
     laws = [samplers.NORMAL, samplers.TRUNCATED_NORMAL, samplers.SPARSE_NORMAL, samplers.UNIFORM]
-    rows, cols = 300, 200
+    rows, cols = [300, 200, 301, 250], [200, 300, 150, 240]
     scales, densities, folds = [2.0, 1.0, 0.5, 3.0], [1.0, 0.7, 1.0, 0.4], [1.0, -2.0, 0.5, 3.0]
-    drawn, folded = samplers.random_matrices(laws, scales, densities, folds, rows, cols, rng(10))
-    assert drawn.shape == folded.shape == (4, rows, cols) and drawn.dtype == folded.dtype == np.float32
-    normal, truncated, sparse, uniform = (m.astype(np.float64).ravel() for m in drawn)
+    sizes = np.multiply(rows, cols)
+    offsets = np.cumsum(sizes) - sizes + np.arange(4) * 3  # three untouched cells after each matrix
+
+    def fill(fold):
+        out = np.full(int(sizes.sum()) + 12, 7.0, np.float32)
+        samplers.fill_matrices(out, offsets, rows, cols, laws, scales, densities, fold, rng(10))
+        return out
+
+    out, unfolded = fill(folds), fill([1.0] * 4)
+    for i in range(4):
+        gap = out[offsets[i] + sizes[i]:offsets[i] + sizes[i] + 3]
+        assert (gap == 7.0).all(), "only the matrices' own cells are written"
+    normal, truncated, sparse, uniform = (unfolded[o:o + n].astype(np.float64) for o, n in zip(offsets, sizes))
     assert stats.kstest(normal / 2.0, "norm").pvalue > 0.001
     kept = truncated[truncated != 0]
     assert abs(len(kept) / truncated.size - 0.7) < 0.01
     assert stats.kstest(kept, stats.truncnorm(-2, 2).cdf).pvalue > 0.001
-    assert np.all((drawn[2] == 0).sum(axis=0) == rows // 2)  # ceil(300 / 2) per column
+    assert np.all((sparse.reshape(301, 150) == 0).sum(axis=0) == 151)  # ceil(301 / 2) per column
     assert stats.kstest(sparse[sparse != 0] / 0.5, "norm").pvalue > 0.001
     kept = uniform[uniform != 0]
     assert abs(len(kept) / uniform.size - 0.4) < 0.01
     assert stats.kstest(kept, stats.uniform(-3.0, 6.0).cdf).pvalue > 0.001
-    np.testing.assert_array_equal(folded, drawn * np.float32(folds)[:, None, None])
+    for i in range(4):  # the fold multiplies the same draws
+        sl = slice(offsets[i], offsets[i] + sizes[i])
+        np.testing.assert_array_equal(out[sl], unfolded[sl] * np.float32(folds[i]))
 
 
 def test_warm_up_compiles_every_kernel():

@@ -24,13 +24,11 @@ from plurel_core.scm.mlp import (
     CLAMP_HIDDEN,
     INITIALIZATIONS,
     Aggregator,
-    CategoricalDecoder,
-    CategoricalEncoder,
     Mlp,
     aggregate,
+    draw_embeddings,
+    draw_mlps,
     init_weight,
-    make_decoder,
-    make_encoder,
     make_mlp,
 )
 from plurel_core.scm.model import (
@@ -229,12 +227,13 @@ def test_unknown_initialisation():
 
 @pytest.mark.parametrize("density", [0.3, 0.6, 1.0])
 def test_mask_density_rescaling(density):
+    # activation scales e^0 = 1: the folded matrices are the drawn ones
     sp = scm_cfg(weight_density=(density, density), initializations=("kaiming_uniform",), emb=64,
-                 mlp_layers=(3, 3)).scm
+                 mlp_layers=(3, 3), activation_log_scale=(0.0, 0.0)).scm
     mlp = make_mlp(sp, 64, 64, rng(0))
-    assert len(mlp.weights) == 3 and mlp.inits == ["kaiming_uniform"] * 3
+    assert len(mlp.folded) == 3
     bound = math.sqrt(6.0 / 64)
-    w = np.concatenate([x.ravel() for x in mlp.weights]).astype(np.float64)
+    w = np.concatenate([x.ravel() for x in mlp.folded]).astype(np.float64)
     assert np.mean(w != 0) == pytest.approx(density, abs=0.02)
     # surviving weights are divided by the density
     nz = np.abs(w[w != 0])
@@ -249,14 +248,15 @@ def test_make_mlp_structure():
     layers = []
     for seed in range(60):
         mlp = make_mlp(sp, 1, 5, rng(seed))
-        layers.append(len(mlp.weights))
-        dims = [w.shape for w in mlp.weights]
+        layers.append(len(mlp.folded))
+        dims = [w.shape for w in mlp.folded]
         assert dims[0][0] == 1 and dims[-1][1] == 5
-        assert all(w.dtype == np.float32 for w in mlp.weights)
+        assert all(w.dtype == np.float32 for w in mlp.folded)
         assert all(d[1] == 32 for d in dims[:-1]) and all(d[0] == 32 for d in dims[1:])
-        assert len(mlp.activation_names) == len(mlp.scales) == len(mlp.weights) - 1
+        assert len(mlp.activation_names) == len(mlp.clamps) == len(mlp.folded) - 1
         assert set(mlp.activation_names) <= {"tanh", "relu"}
-        assert all(math.exp(-1) <= s <= math.e for s in mlp.scales)
+        # clamp = 1e6 / scale with a scale in [e^-1, e]
+        assert all(CLAMP_HIDDEN / math.e * (1 - 1e-6) <= c <= CLAMP_HIDDEN * math.e * (1 + 1e-6) for c in mlp.clamps)
         out = mlp(np.linspace(-1, 1, 11, dtype=np.float32)[:, None])
         assert out.shape == (11, 5) and out.dtype == np.float32
     assert set(layers) == {2, 3, 4}
@@ -265,34 +265,37 @@ def test_make_mlp_structure():
 def test_hidden_outputs_are_clamped():
     w1 = np.full((1, 4), 1e5, dtype=np.float32)
     w2 = np.ones((4, 1), dtype=np.float32)
-    mlp = Mlp([w1, w2], [make_activation("identity", rng(0))], ["identity"], [3.0], ["x", "x"])
+    mlp = Mlp.from_drawn([w1, w2], [make_activation("identity", rng(0))], ["identity"], [3.0])
     out = mlp(np.array([[100.0], [-100.0], [1e-3]], dtype=np.float32))
     # hidden = clamp(3 * 1e7, ±1e6) = 1e6 per unit, then summed over 4 units
     assert out[:, 0].tolist() == pytest.approx([4 * CLAMP_HIDDEN, -4 * CLAMP_HIDDEN, 4 * 3 * 100.0], rel=1e-6)
 
 
-def test_encoders_and_decoders():
+def test_an_scm_pack_holds_mlps_of_mixed_shapes_and_embedding_tables():
     sp = SP
-    enc = make_encoder(sp, "categorical", 5, rng(0))
-    assert isinstance(enc, CategoricalEncoder) and enc.table.shape == (5, 32)
-    labels = rng(1).integers(0, 5, 100)
-    e = enc(labels)
-    assert e.shape == (100, 32) and e.dtype == np.float32
-    assert np.array_equal(e[labels == 2][0], e[labels == 2][-1]), "one embedding per category"
-    num = make_encoder(sp, "numerical", None, rng(2))
-    x = rng(3).normal(size=50).astype(np.float32)
-    assert num(x).shape == (50, 32)
-    # the distinct-value shortcut gives the same rows as the direct computation
-    rep = np.repeat(x[:5], 20)
-    np.testing.assert_allclose(num(rep), num.mlp(rep[:, None]), rtol=1e-6, atol=1e-6)
-    dec = make_decoder(sp, "categorical", 7, rng(4))
-    assert isinstance(dec, CategoricalDecoder)
-    h = rng(5).normal(size=(300, 32)).astype(np.float32)
-    lab = dec(h)
-    assert lab.dtype == np.int64 and lab.min() >= 0 and lab.max() < 7
-    nd = make_decoder(sp, "numerical", None, rng(6))
-    v = nd(h)
-    assert v.shape == (300,) and np.isfinite(v).all()
+    in_dims, out_dims = [1, 32, 32, 32, 1], [32, 32, 1, 32, 32]
+    factors = [1.0, 2.0, 1.0, 1.0, -0.5]
+    pack = draw_mlps(sp, in_dims, out_dims, rng(0), factors)
+    assert len(pack) == 5 and pack.weights.dtype == np.float32
+    assert pack.layers[-1, 0] + pack.layers[-1, 1] * pack.layers[-1, 2] == len(pack.weights)
+    x = {1: np.linspace(-2, 2, 40, dtype=np.float32)[:, None], 32: rng(1).normal(size=(40, 32)).astype(np.float32)}
+    for i, (a, b) in enumerate(zip(in_dims, out_dims)):
+        mlp = Mlp.of_pack(pack, i)
+        assert mlp.folded[0].shape[0] == a and mlp.folded[-1].shape[1] == b
+        assert mlp.activation_names == pack.activation_names(i) and len(mlp.clamps) == len(mlp.folded) - 1
+        out = mlp(x[a])
+        assert out.shape == (40, b) and np.isfinite(out).all()
+    # the same stream gives the same pack, another stream another one
+    again = draw_mlps(sp, in_dims, out_dims, rng(0), factors)
+    assert np.array_equal(again.weights, pack.weights) and np.array_equal(again.layers, pack.layers)
+    assert not np.array_equal(draw_mlps(sp, in_dims, out_dims, rng(2), factors).weights[:32], pack.weights[:32])
+    # an output factor scales the last matrix: the factor-1 draw, times -0.5
+    unit = draw_mlps(sp, in_dims, out_dims, rng(0), [1.0, 2.0, 1.0, 1.0, 1.0])
+    last = slice(int(pack.layers[-1, 0]), None)
+    np.testing.assert_allclose(pack.weights[last], -0.5 * unit.weights[last], rtol=1e-6)
+    tables = draw_embeddings(sp, [5, 2, 9], rng(3))
+    assert [t.shape for t in tables] == [(5, 32), (2, 32), (9, 32)]
+    assert all(t.dtype == np.float32 and len(np.unique(t, axis=0)) == len(t) for t in tables)
 
 
 @pytest.mark.parametrize("direct", [0, 3, 17, 40])

@@ -93,11 +93,20 @@ class SineSum:
     """sum_j a_j sin(f_j x + p_j) over 3-7 terms drawn once: amplitudes U(0.1, 1), frequencies
     log-uniform on [0.1, 10], phases U(0, 2 pi)."""
 
-    def __init__(self, rng: np.random.Generator) -> None:
-        k = int(rng.integers(3, 8))
-        self.amp = rng.uniform(0.1, 1.0, k).astype(np.float32)
-        self.freq = np.exp(rng.uniform(np.log(0.1), np.log(10.0), k)).astype(np.float32)
-        self.phase = rng.uniform(0.0, 2 * np.pi, k).astype(np.float32)
+    TERMS = (3, 7)
+
+    def __init__(self, amp: np.ndarray, freq: np.ndarray, phase: np.ndarray) -> None:
+        self.amp, self.freq, self.phase = (np.asarray(v, dtype=np.float32) for v in (amp, freq, phase))
+
+    @staticmethod
+    def terms_of(u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Amplitudes, frequencies and phases from uniforms u[0], u[1], u[2] on [0, 1)."""
+        return 0.1 + 0.9 * u[0], np.exp(np.log(0.1) + (np.log(10.0) - np.log(0.1)) * u[1]), 2 * np.pi * u[2]
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> SineSum:
+        k = int(rng.integers(cls.TERMS[0], cls.TERMS[1] + 1))
+        return cls(*cls.terms_of(rng.random((3, k))))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         out, term = None, np.empty_like(x)
@@ -155,7 +164,7 @@ ACTIVATIONS: tuple[str, ...] = (*_FIXED, "sine_sum")
 def make_activation(name: str, rng: np.random.Generator) -> Activation:
     """A frozen activation by name; the sine sum draws its 3-7 terms from ``rng`` now."""
     if name == "sine_sum":
-        return SineSum(rng)
+        return SineSum.draw(rng)
     try:
         return _FIXED[name]  # stateless, and float32 in, float32 out (tests check each)
     except KeyError:

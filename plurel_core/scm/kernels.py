@@ -5,8 +5,8 @@ and two threads spend their time handing the GIL over. This kernel (numba, no GI
 disk) does a node's whole work on a block of rows in one call, so two threads split a node's
 rows and both cores work:
 
-- the MLPs of a node (the encoders of its edges and its decoder) are packed into flat arrays
-  once, when the SCM is built (:func:`pack_mlps`);
+- the MLPs of an SCM (the encoders of its edges, its decoders, the parent tables' encoders)
+  are drawn into flat arrays when it is built (:class:`MlpPack`, ``mlp.draw_mlps``);
 - the matrix products go to BLAS (scipy's, through numba) on tiles of ``TILE_ROWS`` rows; the
   activations, clamps and the aggregation run on the tile while it is in cache;
 - the 29 activations are evaluated by vectorizable float32 formulas (exp, log, tanh, sin by
@@ -460,9 +460,17 @@ class MlpPack:
     params: np.ndarray  # float32, the sine sums' terms: k, amplitudes, frequencies, phases
     first: np.ndarray  # int64 (count + 1,)
 
+    def __len__(self) -> int:
+        return len(self.first) - 1
+
+    def activation_names(self, i: int) -> list[str]:
+        """The activations of MLP i's hidden layers, by name."""
+        return [ACTIVATIONS[c] for c in self.layers[self.first[i]:self.first[i + 1] - 1, 3].tolist()]
+
 
 def pack_mlps(mlps) -> MlpPack:
-    """Pack :class:`~plurel_core.scm.mlp.Mlp` objects (their folded matrices) for the kernel."""
+    """Pack hand-made :class:`~plurel_core.scm.mlp.Mlp` objects (their folded matrices) for the
+    kernel; the SCM's own MLPs are drawn packed (``mlp.draw_mlps``)."""
     mats, layers, clamps, params = [], [], [], [np.zeros(1, np.float32)]
     first, offset, p_at = [0], 0, 1
     for mlp in mlps:
@@ -703,9 +711,10 @@ def warm_up() -> None:
 
     rng = np.random.default_rng(0)
     names = list(ACTIVATIONS)
-    mlps = [Mlp([rng.standard_normal((1, 4)).astype(np.float32), rng.standard_normal((4, 4)).astype(np.float32)],
-                [make_activation(n, rng)], [n], [1.0], ["kaiming_normal"] * 2) for n in names]
-    dec = Mlp([rng.standard_normal((4, 4)).astype(np.float32)], [], [], [], ["kaiming_normal"])
+    mlps = [Mlp.from_drawn([rng.standard_normal((1, 4)).astype(np.float32),
+                            rng.standard_normal((4, 4)).astype(np.float32)], [make_activation(n, rng)], [n], [1.0])
+            for n in names]
+    dec = Mlp.from_drawn([rng.standard_normal((4, 4)).astype(np.float32)], [], [], [])
     pack = pack_mlps([*mlps, dec])
     values = rng.standard_normal((len(names) + 1, 8)).astype(np.float32)
     labels = np.zeros((len(names) + 1, 8), np.int32)

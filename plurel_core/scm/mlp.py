@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from plurel_core import samplers
-from plurel_core.random import pick
-from plurel_core.scm.activations import Activation, make_activation
+from plurel_core.scm import kernels
+from plurel_core.scm.activations import ACTIVATIONS, Activation, SineSum, make_activation
 
 INITIALIZATIONS = (
     "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "truncated_normal", "sparse",
@@ -23,11 +23,11 @@ CLAMP_EMB = 1e4
 CLAMP_HIDDEN = 1e6
 
 
-_NORMAL_STD = {  # std of a normal-based init on an (a, b) matrix; fan-in is b (PyTorch's dim 1)
+_NORMAL_STD = {  # std of a normal-based init on (a, b) matrices; fan-in is b (PyTorch's dim 1)
     "kaiming_normal": lambda a, b: np.sqrt(2.0 / b),
     "xavier_normal": lambda a, b: np.sqrt(2.0 / (a + b)),
-    "truncated_normal": lambda a, b: 1.0,
-    "sparse": lambda a, b: 0.01,
+    "truncated_normal": lambda a, b: np.ones(np.shape(a)),
+    "sparse": lambda a, b: np.full(np.shape(a), 0.01),
 }
 _UNIFORM_BOUND = {
     "kaiming_uniform": lambda a, b: np.sqrt(6.0 / b),
@@ -42,48 +42,81 @@ _LAW = {
 _SCALE = {**_NORMAL_STD, **_UNIFORM_BOUND}  # the normal's std or the uniform's bound
 
 
-def _initialisers(names, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-    """For initialisations by name on (a, b) matrices: each one's law in ``samplers.random_matrices``
-    and its scale (the normal's std or the uniform's bound)."""
-    return np.array([_LAW[n] for n in names]), np.array([_SCALE[n](a, b) for n in names])
+def _initialisers(names, init_ids: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For matrices of shapes (a[i], b[i]) initialised by ``names[init_ids[i]]``: each one's law in
+    ``samplers.fill_matrices`` and its scale (the normal's std or the uniform's bound)."""
+    for name in names:
+        if name not in _LAW:
+            raise ValueError(f"unknown initialisation {name!r}; allowed: {INITIALIZATIONS}")
+    laws = np.array([_LAW[n] for n in names], dtype=np.int64)[init_ids]
+    scales = np.empty(len(init_ids))
+    for k, name in enumerate(names):
+        sel = init_ids == k
+        scales[sel] = _SCALE[name](a[sel].astype(np.float64), b[sel].astype(np.float64))
+    return laws, scales
+
+
+def init_weights(names, init_ids, rows, cols, rng: np.random.Generator) -> list[np.ndarray]:
+    """Float32 (rows[i], cols[i]) matrices, matrix i initialised like torch.nn.init by
+    ``names[init_ids[i]]`` on a tensor of that shape; all drawn in one pass."""
+    init_ids, rows, cols = (np.asarray(v, dtype=np.int64) for v in (init_ids, rows, cols))
+    laws, scales = _initialisers(names, init_ids, rows, cols)
+    sizes = rows * cols
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    flat = np.empty(int(offsets[-1]), dtype=np.float32)
+    ones = np.ones(len(laws))
+    samplers.fill_matrices(flat, offsets[:-1], rows, cols, laws, scales, ones, ones, rng)
+    return [flat[offsets[i]:offsets[i + 1]].reshape(rows[i], cols[i]) for i in range(len(laws))]
 
 
 def init_weight(name: str, fan_rows: int, fan_cols: int, rng: np.random.Generator) -> np.ndarray:
     """A float32 (rows, cols) matrix initialised like torch.nn.init on a tensor of that shape."""
-    if name not in _LAW:
-        raise ValueError(f"unknown initialisation {name!r}; allowed: {INITIALIZATIONS}")
-    laws, scales = _initialisers([name], fan_rows, fan_cols)
-    return samplers.random_matrices(laws, scales, [1.0], [1.0], fan_rows, fan_cols, rng)[0][0]
+    return init_weights([name], [0], [fan_rows], [fan_cols], rng)[0]
 
 
 @dataclass
 class Mlp:
     """``U{layers}`` linear maps; every hidden output is clamp(scale * act(x @ W), ±1e6).
 
-    ``weights`` are the drawn matrices. The scale of hidden layer l is folded into the matrix of
-    layer l+1 and the clamp becomes ±1e6/scale on act(x @ W): the same map with one pass less per
-    layer. ``output_factor`` (an edge weight) multiplies the output, folded into the last matrix;
-    ``folded`` holds the folded matrices (a batched builder passes them in). The SCM evaluates
-    these maps in ``plurel_core.scm.kernels``; this numpy form is their reference (tests compare
-    the two).
+    The scale of hidden layer l is folded into the matrix of layer l+1, and the clamp becomes
+    ±1e6/scale on act(x @ W): the same map with one pass less per layer. An output factor (an
+    edge weight) is folded into the last matrix. ``folded`` holds those matrices, ``clamps`` the
+    hidden clamps. The SCM evaluates these maps in ``plurel_core.scm.kernels`` on an
+    :class:`~plurel_core.scm.kernels.MlpPack`; this numpy form is their reference (tests compare
+    the two), and ``Mlp.of_pack`` reads one MLP out of a pack.
     """
 
-    weights: list[np.ndarray]
+    folded: list[np.ndarray]
     activations: list[Activation] = field(repr=False)
     activation_names: list[str]
-    scales: list[float]
-    inits: list[str]
-    output_factor: float = 1.0
-    folded: list[np.ndarray] | None = field(default=None, repr=False)  # computed unless given
-    clamps: list[float] | None = field(default=None, repr=False)  # float32(1e6 / scale), likewise
+    clamps: list[float]
 
-    def __post_init__(self) -> None:
-        if self.folded is None:
-            self.folded = [self.weights[0]] + [w * np.float32(s) for w, s in zip(self.weights[1:], self.scales)]
-            if self.output_factor != 1.0:
-                self.folded[-1] = self.folded[-1] * np.float32(self.output_factor)
-        if self.clamps is None:
-            self.clamps = [float(np.float32(CLAMP_HIDDEN / s)) for s in self.scales]
+    @classmethod
+    def from_drawn(cls, weights, activations, activation_names, scales, output_factor: float = 1.0) -> Mlp:
+        """The MLP of drawn matrices, hidden-layer scales and an output factor, folded."""
+        folded = [weights[0]] + [w * np.float32(s) for w, s in zip(weights[1:], scales)]
+        if output_factor != 1.0:
+            folded[-1] = folded[-1] * np.float32(output_factor)
+        return cls(folded, list(activations), list(activation_names),
+                   [float(np.float32(CLAMP_HIDDEN / s)) for s in scales])
+
+    @classmethod
+    def of_pack(cls, pack: kernels.MlpPack, i: int) -> Mlp:
+        """MLP ``i`` of a pack, as numpy arrays (views of the pack's weights)."""
+        folded, activations = [], []
+        for layer in range(pack.first[i], pack.first[i + 1]):
+            off, r, c, code, at = (int(v) for v in pack.layers[layer])
+            folded.append(pack.weights[off:off + r * c].reshape(r, c))
+            if code == kernels.NO_ACTIVATION:
+                continue
+            if ACTIVATIONS[code] == "sine_sum":
+                k = int(pack.params[at])
+                terms = pack.params[at + 1:at + 1 + 3 * k]
+                activations.append(SineSum(terms[:k], terms[k:2 * k], terms[2 * k:]))
+            else:
+                activations.append(make_activation(ACTIVATIONS[code], None))
+        hidden = slice(pack.first[i], pack.first[i + 1] - 1)
+        return cls(folded, activations, pack.activation_names(i), [float(c) for c in pack.clamps[hidden]])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         for w, act, clamp in zip(self.folded, self.activations, self.clamps):
@@ -97,78 +130,85 @@ def _linear(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return x * w[0] if w.shape[0] == 1 else x @ w
 
 
-def make_mlp(sp, in_dim: int, out_dim: int, rng: np.random.Generator, output_factor: float = 1.0) -> Mlp:
-    return make_mlps(sp, 1, in_dim, out_dim, rng, [output_factor])[0]
+def draw_mlps(sp, in_dims, out_dims, rng: np.random.Generator, output_factors=None) -> kernels.MlpPack:
+    """Independent random MLPs from ``sp``'s priors, MLP i from ``in_dims[i]`` to ``out_dims[i]``
+    dimensions, drawn together into one :class:`~plurel_core.scm.kernels.MlpPack`.
 
-
-def make_mlps(
-    sp, count: int, in_dim: int, out_dim: int, rng: np.random.Generator, output_factors=None,
-) -> list[Mlp]:
-    """``count`` independent random MLPs from ``sp``'s priors, drawn together.
-
-    Each MLP has the law of PLUREL_SPEC.md on its own; drawing them at once replaces thousands
-    of small generator calls by a few large ones. The discrete and scalar choices come from one
-    uniform block; the matrices of each shape, their Bernoulli(density) masks, folds and column
-    sums from one compiled pass.
-    ``output_factors[i]`` (an edge weight) multiplies MLP i's output, folded into its last matrix.
+    Each MLP has the law of PLUREL_SPEC.md on its own. The discrete and scalar choices come from
+    one uniform block, every matrix from one compiled pass (masked by Bernoulli(density), divided
+    by the density, and folded: the scale of hidden layer l-1 into layer l, ``output_factors[i]``,
+    an edge weight, into MLP i's last layer); nothing is done per layer in Python.
     """
-    if count == 0:
-        return []
+    in_dims = np.asarray(in_dims, dtype=np.int64)
+    out_dims = np.asarray(out_dims, dtype=np.int64)
+    count = len(in_dims)
     lo, hi = sp.mlp_layers.lo, sp.mlp_layers.hi
     inits_all, acts_all = tuple(sp.initializations), tuple(sp.activations)
-    u = rng.random((count, 1 + 4 * hi))  # layers | init per layer | density per layer | act, log scale per hidden
-    layers = lo + np.minimum((u[:, 0] * (hi - lo + 1)).astype(np.int64), hi - lo)
+    u = rng.random((count, 1 + 4 * hi))  # depth | init per layer | density per layer | act, log scale per hidden
+    depths = lo + np.minimum((u[:, 0] * (hi - lo + 1)).astype(np.int64), hi - lo)
     init_ids = np.minimum((u[:, 1:1 + hi] * len(inits_all)).astype(np.int64), len(inits_all) - 1)
     d_lo, d_hi = sp.weight_density.lo, sp.weight_density.hi
     densities = np.maximum(d_lo + (d_hi - d_lo) * u[:, 1 + hi:1 + 2 * hi], 1e-6)
     act_ids = np.minimum((u[:, 1 + 2 * hi:3 * hi] * len(acts_all)).astype(np.int64), len(acts_all) - 1)
     s_lo, s_hi = sp.activation_log_scale.lo, sp.activation_log_scale.hi
     scales = np.exp(s_lo + (s_hi - s_lo) * u[:, 1 + 3 * hi:4 * hi])
-    fold_scales = np.concatenate([np.ones((count, 1)), scales], axis=1)  # layer l: scale of hidden l-1
     factors = np.ones(count) if output_factors is None else np.asarray(output_factors, dtype=np.float64)
+    ones = np.ones((count, 1))
 
-    # Every matrix (mlp i, layer l), in MLP order; its fold factor is the scale of hidden layer
-    # l-1, times the output factor on the last layer. Matrices of one shape are drawn together.
+    # Every layer (mlp i, layer l), in MLP order. Its matrix is folded by the scale of hidden
+    # layer l-1, times the output factor on the last layer.
     emb = sp.emb
-    total = int(layers.sum())
-    mlp_of = np.repeat(np.arange(count), layers)
-    layer_of = np.arange(total) - np.repeat(np.cumsum(layers) - layers, layers)
-    last = layer_of == layers[mlp_of] - 1
-    rows_of = np.where(layer_of == 0, in_dim, emb)
-    cols_of = np.where(last, out_dim, emb)
-    fold = fold_scales[mlp_of, layer_of]
+    mlp_of = np.repeat(np.arange(count), depths)
+    layer_of = np.arange(len(mlp_of)) - np.repeat(np.cumsum(depths) - depths, depths)
+    last = layer_of == depths[mlp_of] - 1
+    rows_of = np.where(layer_of == 0, in_dims[mlp_of], emb)
+    cols_of = np.where(last, out_dims[mlp_of], emb)
+    fold = np.concatenate([ones, scales], axis=1)[mlp_of, layer_of]  # layer l: the scale of hidden l-1
     fold = np.where(last, fold * factors[mlp_of], fold)
-    init_of = init_ids[mlp_of, layer_of]
-    dens = densities[mlp_of, layer_of]
-    stacks = []  # per shape: drawn, folded
-    stack_of = np.empty(total, dtype=np.int64)
-    index_of = np.empty(total, dtype=np.int64)
-    for a, b in sorted(set(zip(rows_of.tolist(), cols_of.tolist()))):
-        sel = np.flatnonzero((rows_of == a) & (cols_of == b))
-        laws, init_scales = _initialisers(inits_all, a, b)  # by init id; masks rescale by 1 / density
-        stacks.append(samplers.random_matrices(laws[init_of[sel]], init_scales[init_of[sel]] / dens[sel],
-                                               dens[sel], fold[sel], a, b, rng))
-        stack_of[sel], index_of[sel] = len(stacks) - 1, np.arange(len(sel))
+    density = densities[mlp_of, layer_of]
+    laws, init_scales = _initialisers(inits_all, init_ids[mlp_of, layer_of], rows_of, cols_of)
+    sizes = rows_of * cols_of
+    offsets = np.cumsum(sizes) - sizes
+    weights = np.empty(int(sizes.sum()), dtype=np.float32)
+    samplers.fill_matrices(weights, offsets, rows_of, cols_of, laws, init_scales / density, density, fold, rng)
 
-    clamps = (CLAMP_HIDDEN / scales).astype(np.float32).tolist()
-    scales_l, act_l, init_l = scales.tolist(), act_ids.tolist(), init_ids.tolist()
-    stack_l, index_l, factors_l = stack_of.tolist(), index_of.tolist(), factors.tolist()
-    out = []
-    start = 0
-    for i, n_layers in enumerate(layers.tolist()):
-        at = [(stacks[stack_l[j]], index_l[j]) for j in range(start, start + n_layers)]
-        start += n_layers
-        act_names = [acts_all[k] for k in act_l[i][:n_layers - 1]]
-        out.append(Mlp([st[0][k] for st, k in at], [make_activation(n, rng) for n in act_names], act_names,
-                       scales_l[i][:n_layers - 1], [inits_all[k] for k in init_l[i][:n_layers]], factors_l[i],
-                       [st[1][k] for st, k in at], clamps[i][:n_layers - 1]))
-    return out
+    # Hidden layer l's activation and clamp; a last layer has none (clamp: inf).
+    # (A padding column for the last layers keeps index l valid.)
+    act_of = np.concatenate([act_ids, np.zeros((count, 1), np.int64)], axis=1)[mlp_of, layer_of]
+    hidden_scale = np.concatenate([scales, ones], axis=1)[mlp_of, layer_of]
+    codes = np.where(last, kernels.NO_ACTIVATION, np.array([kernels.ACT_CODE[a] for a in acts_all])[act_of])
+    clamps = np.where(last, np.inf, CLAMP_HIDDEN / hidden_scale).astype(np.float32)
+    param_at = np.zeros(len(codes), dtype=np.int64)
+    params = [np.zeros(1, np.float32)]
+    sine = np.flatnonzero(codes == kernels.ACT_CODE["sine_sum"])
+    if len(sine):  # each sine sum's terms (see activations.SineSum): k, then k amplitudes, frequencies, phases
+        k_lo, k_hi = SineSum.TERMS
+        ks = rng.integers(k_lo, k_hi + 1, len(sine))
+        amp, freq, phase = SineSum.terms_of(rng.random((3, len(sine), k_hi)))
+        at = 1
+        for j, (layer, k) in enumerate(zip(sine.tolist(), ks.tolist())):
+            params.append(np.concatenate([[k], amp[j, :k], freq[j, :k], phase[j, :k]]).astype(np.float32))
+            param_at[layer], at = at, at + 1 + 3 * k
+    table = np.stack([offsets, rows_of, cols_of, codes, param_at], axis=1).astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(depths)]).astype(np.int64)
+    return kernels.MlpPack(weights, table, clamps, np.concatenate(params).astype(np.float32), first)
 
 
-def make_embedding(sp, num_categories: int, rng: np.random.Generator) -> np.ndarray:
-    """A category embedding table (K x emb): N(0, 1), then one of the initialisations."""
-    init = str(pick(rng, sp.initializations))
-    return init_weight(init, num_categories, sp.emb, rng)
+def make_mlps(sp, count: int, in_dim: int, out_dim: int, rng: np.random.Generator, output_factors=None) -> list[Mlp]:
+    """``count`` random MLPs from ``in_dim`` to ``out_dim`` as numpy :class:`Mlp` objects (see :func:`draw_mlps`)."""
+    pack = draw_mlps(sp, [in_dim] * count, [out_dim] * count, rng, output_factors)
+    return [Mlp.of_pack(pack, i) for i in range(count)]
+
+
+def make_mlp(sp, in_dim: int, out_dim: int, rng: np.random.Generator, output_factor: float = 1.0) -> Mlp:
+    return make_mlps(sp, 1, in_dim, out_dim, rng, [output_factor])[0]
+
+
+def draw_embeddings(sp, counts, rng: np.random.Generator) -> list[np.ndarray]:
+    """A category embedding table (K x emb) per K in ``counts``: each of one of the initialisations."""
+    inits = tuple(sp.initializations)
+    init_ids = np.minimum((rng.random(len(counts)) * len(inits)).astype(np.int64), len(inits) - 1)
+    return init_weights(inits, init_ids, counts, [sp.emb] * len(counts), rng)
 
 
 DISTINCT_PROBE = 1024
@@ -193,92 +233,6 @@ def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 ENCODE_ONCE_MAX = 8192  # distinct values encoded once per edge at most (8192 x 32 float32: 1 MB held)
-
-
-@dataclass
-class NumericalEncoder:
-    mlp: Mlp
-
-    def __call__(self, values: np.ndarray) -> np.ndarray:
-        """Encode a value per row; repeating values (``distinct_values``) are encoded once each."""
-        distinct = distinct_values(values)
-        if distinct is not None and len(distinct[0]) <= ENCODE_ONCE_MAX:
-            uniq, inverse = distinct
-            return np.take(self.mlp(uniq[:, None]), inverse, axis=0)  # 2-3x faster than out[inverse]
-        return self.mlp(values.astype(np.float32, copy=False)[:, None])
-
-    @property
-    def activation_names(self) -> list[str]:
-        return self.mlp.activation_names
-
-
-@dataclass
-class CategoricalEncoder:
-    """Embedding table then MLP; the MLP runs on the K table rows, then rows are gathered."""
-
-    table: np.ndarray
-    mlp: Mlp
-
-    def __call__(self, labels: np.ndarray) -> np.ndarray:
-        """The K table rows encoded once, gathered per row."""
-        return np.take(self.mlp(self.table), labels, axis=0)
-
-    @property
-    def activation_names(self) -> list[str]:
-        return self.mlp.activation_names
-
-
-@dataclass
-class NumericalDecoder:
-    mlp: Mlp
-
-    def __call__(self, emb: np.ndarray) -> np.ndarray:
-        out = self.mlp(emb)[:, 0]
-        return np.nan_to_num(out, nan=0.0, posinf=CLAMP_HIDDEN, neginf=-CLAMP_HIDDEN)
-
-
-@dataclass
-class CategoricalDecoder:
-    """MLP, then the category whose embedding is most similar (argmax of E @ x)."""
-
-    table: np.ndarray
-    mlp: Mlp
-
-    def __call__(self, emb: np.ndarray) -> np.ndarray:
-        h = np.nan_to_num(self.mlp(emb), nan=0.0)
-        return np.argmax(h @ self.table.T, axis=1).astype(np.int64)
-
-
-def make_encoder(sp, kind: str, num_categories: int | None, rng: np.random.Generator, weight: float = 1.0):
-    """An encoder of a parent's values into ``emb`` dimensions; ``weight`` (the edge weight) scales its output."""
-    return make_encoders(sp, [(kind, num_categories)], rng, [weight])[0]
-
-
-def make_decoder(sp, kind: str, num_categories: int | None, rng: np.random.Generator):
-    return make_decoders(sp, [(kind, num_categories)], rng)[0]
-
-
-def make_encoders(sp, kinds: list[tuple[str, int | None]], rng: np.random.Generator, weights=None) -> list:
-    """One encoder per (kind, num_categories), their MLPs drawn together; ``weights[i]`` scales output i."""
-    return _by_kind(sp, kinds, rng, weights, numerical=(1, sp.emb, NumericalEncoder),
-                    categorical=(sp.emb, sp.emb, CategoricalEncoder))
-
-
-def make_decoders(sp, kinds: list[tuple[str, int | None]], rng: np.random.Generator) -> list:
-    """One decoder per (kind, num_categories), their MLPs drawn together."""
-    return _by_kind(sp, kinds, rng, None, numerical=(sp.emb, 1, NumericalDecoder),
-                    categorical=(sp.emb, sp.emb, CategoricalDecoder))
-
-
-def _by_kind(sp, kinds, rng, weights, numerical, categorical) -> list:
-    """Numerical ones first, then categorical ones (each with its embedding table), in kinds' order."""
-    weights = [1.0] * len(kinds) if weights is None else list(weights)
-    out: list = [None] * len(kinds)
-    for is_cat, (in_dim, out_dim, cls) in ((False, numerical), (True, categorical)):
-        at = [i for i, (kind, _) in enumerate(kinds) if (kind == "categorical") == is_cat]
-        for i, mlp in zip(at, make_mlps(sp, len(at), in_dim, out_dim, rng, [weights[i] for i in at])):
-            out[i] = cls(make_embedding(sp, kinds[i][1], rng), mlp) if is_cat else cls(mlp)
-    return out
 
 
 def _maximum(arrays: list[np.ndarray]) -> np.ndarray:

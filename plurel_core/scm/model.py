@@ -25,12 +25,10 @@ from plurel_core.scm import kernels
 from plurel_core.scm.mlp import (
     CLAMP_EMB,
     ENCODE_ONCE_MAX,
-    CategoricalDecoder,
-    CategoricalEncoder,
     aggregate,
     distinct_values,
-    make_decoders,
-    make_encoders,
+    draw_embeddings,
+    draw_mlps,
 )
 from plurel_core.scm.sources import categorical_source, numerical_source
 
@@ -59,6 +57,16 @@ class ForeignInput:
     table: str
     parent_index: np.ndarray  # one parent row per child row, -1 for a null reference
     columns: list[tuple[str, np.ndarray, str, int | None]]  # (name, values, kind, k)
+
+
+@dataclass(frozen=True)
+class Coder:
+    """An encoder or decoder of an SCM: MLP ``mlp`` of the SCM's pack and, for categorical
+    values, the embedding table (K x emb) that an encoder looks labels up in and a decoder
+    scores its output against."""
+
+    mlp: int
+    table: np.ndarray | None = None
 
 
 def beta_noise(a: float, b: float, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -96,7 +104,7 @@ def encode_once(pack: kernels.MlpPack, mlp: int, x: np.ndarray) -> np.ndarray:
 
 
 def _foreign_aggregates(
-    foreign: list[ForeignInput], encoders: list[list], packs: list, modes: set[str], emb: int,
+    foreign: list[ForeignInput], encoders: list[list[Coder]], pack: kernels.MlpPack, modes: set[str], emb: int,
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Aggregate per mode of all parent-table columns, per child row (n x emb).
 
@@ -106,27 +114,28 @@ def _foreign_aggregates(
     """
     out: dict[str, np.ndarray] = {}
     names: list[str] = []
-    for fi, fi_encoders, pack in zip(foreign, encoders, packs):
+    for fi, fi_encoders in zip(foreign, encoders):
         if not fi.columns:
             continue
         n_parent = len(fi.columns[0][1])
         values = np.zeros((len(fi.columns), n_parent), dtype=np.float32)
         labels = np.zeros((len(fi.columns), n_parent), dtype=np.int32)
-        mlp_columns, gather_rows, tables = [], [], []  # the pack holds the encoders in column order
+        mlp_columns, mlp_ids, gather_rows, tables = [], [], [], []
         for i, ((name, column, _, _), enc) in enumerate(zip(fi.columns, fi_encoders)):
             names.append(f"{fi.table}.{name}")
-            found = None if isinstance(enc, CategoricalEncoder) else distinct_values(column)
-            if isinstance(enc, CategoricalEncoder):  # the K table rows, encoded once
+            found = None if enc.table is not None else distinct_values(column)
+            if enc.table is not None:  # the K table rows, encoded once
                 labels[i] = column
-                tables.append(encode_once(pack, i, enc.table))
+                tables.append(encode_once(pack, enc.mlp, enc.table))
                 gather_rows.append(i)
             elif found is not None and len(found[0]) <= ENCODE_ONCE_MAX:  # each distinct value encoded once
                 labels[i] = found[1]
-                tables.append(encode_once(pack, i, found[0][:, None]))
+                tables.append(encode_once(pack, enc.mlp, found[0][:, None]))
                 gather_rows.append(i)
             else:
                 values[i] = column
                 mlp_columns.append(i)
+                mlp_ids.append(enc.mlp)
         count = len(fi.columns)
         gather_at = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.int64)
         valid = fi.parent_index >= 0
@@ -136,7 +145,7 @@ def _foreign_aggregates(
         at_parent = np.empty((len(ordered), n_parent, emb), dtype=np.float32)
         kernels.aggregate_block(0, n_parent, np.array([kernels.MODES[m] for m in ordered], dtype=np.int64), scales,
                                 values, labels, np.array(mlp_columns, dtype=np.int64),
-                                np.array(mlp_columns, dtype=np.int64), np.array(gather_rows, dtype=np.int64),
+                                np.array(mlp_ids, dtype=np.int64), np.array(gather_rows, dtype=np.int64),
                                 gather_at, np.concatenate(tables) if tables else np.zeros((0, emb), np.float32),
                                 pack.weights, pack.layers, pack.clamps, pack.params, pack.first, at_parent)
         for mode, aggregated in zip(ordered, at_parent):
@@ -165,8 +174,8 @@ class BuiltScm:
     column_node_share: float
     node_col: dict[int, ScmColumn]
     node_seed: int
-    foreign_encoders: list[list]
-    foreign_packs: list  # per parent table: its columns' encoders packed for the kernel
+    pack: kernels.MlpPack  # every MLP of the SCM
+    foreign_encoders: list[list[Coder]]  # per parent table, per column
     rng: np.random.Generator  # continues after building (lazy quantization)
 
 
@@ -236,29 +245,38 @@ def build_scm(
     # Each node draws its source values and noise from its own streams (see propagate_scm).
     node_seed = int(rng.integers(2**63))
     inner = [node for node in range(num_nodes) if not g.nodes[node]["is_source"] and g.nodes[node]["evaluated"]]
-    # Decoders and encoders are drawn in batches (one per kind): the same laws, far fewer calls.
-    decoders = make_decoders(sp, [(g.nodes[v]["prop_type"], g.nodes[v]["num_categories"]) for v in inner], rng)
-    for node, dec in zip(inner, decoders):
+    edges = sorted((u, v) for u, v in g.edges if g.nodes[v]["evaluated"])
+    # Every MLP of the SCM is drawn into one pack: the decoders of the inner nodes, the encoders
+    # of the edges into them (w_e * enc_e(x): the edge weight folded into the last matrix), then
+    # the encoders of the parent tables' columns. Categorical ones get an embedding table each.
+    kinds = [(g.nodes[v]["prop_type"], g.nodes[v]["num_categories"]) for v in inner]
+    kinds += [(g.nodes[u]["prop_type"], g.nodes[u]["num_categories"]) for u, _ in edges]
+    kinds += [("numerical" if lazy else kind, k) for fk in foreign_kinds for kind, k in fk]
+    categorical = [kind == "categorical" for kind, _ in kinds]
+    n_dec = len(inner)
+    emb = sp.emb
+    in_dims = [emb if i < n_dec or cat else 1 for i, cat in enumerate(categorical)]
+    out_dims = [emb if cat or i >= n_dec else 1 for i, cat in enumerate(categorical)]
+    factors = [1.0] * n_dec + [g.edges[e]["weight"] for e in edges] + [1.0] * (len(kinds) - n_dec - len(edges))
+    pack = draw_mlps(sp, in_dims, out_dims, rng, factors)
+    cat_at = [i for i, cat in enumerate(categorical) if cat]
+    tables = dict(zip(cat_at, draw_embeddings(sp, [kinds[i][1] for i in cat_at], rng)))
+    coders = [Coder(i, tables.get(i)) for i in range(len(kinds))]
+    for node, dec in zip(inner, coders):
         g.nodes[node]["_decoder"] = dec
-        g.nodes[node]["decoder_activations"] = dec.mlp.activation_names
+        g.nodes[node]["decoder_activations"] = pack.activation_names(dec.mlp)
+        g.nodes[node]["_envelope"] = samplers.beta_envelope(*g.nodes[node]["noise"])  # of the node noise
     for e in g.edges:
         g.edges[e]["encoder_activations"] = []
-    edges = sorted((u, v) for u, v in g.edges if g.nodes[v]["evaluated"])
-    # w_e * enc_e(x): the edge weight is folded into the encoder's last matrix
-    encoders = make_encoders(sp, [(g.nodes[u]["prop_type"], g.nodes[u]["num_categories"]) for u, _ in edges], rng,
-                             [g.edges[e]["weight"] for e in edges])
-    for e, enc in zip(edges, encoders):
+    for e, enc in zip(edges, coders[n_dec:]):
         g.edges[e]["_encoder"] = enc
-        g.edges[e]["encoder_activations"] = enc.activation_names
-    for node in inner:  # the kernel's flat arrays: the encoders of the sorted parents, then the decoder
-        mlps = [g.edges[p, node]["_encoder"].mlp for p in sorted(g.predecessors(node))]
-        g.nodes[node]["_pack"] = kernels.pack_mlps([*mlps, g.nodes[node]["_decoder"].mlp])
-        g.nodes[node]["_envelope"] = samplers.beta_envelope(*g.nodes[node]["noise"])  # of the node noise
-    enc_kinds = [[("numerical" if lazy else kind, k) for kind, k in fk] for fk in foreign_kinds]
-    foreign_encoders = [make_encoders(sp, fk, rng) if fk else [] for fk in enc_kinds]
-    foreign_packs = [kernels.pack_mlps([e.mlp for e in encs]) for encs in foreign_encoders]
-    return BuiltScm(table, columns, activity, g, dag.params, layout, mode, q, node_col, node_seed,
-                    foreign_encoders, foreign_packs, rng)
+        g.edges[e]["encoder_activations"] = pack.activation_names(enc.mlp)
+    foreign_encoders, at = [], n_dec + len(edges)
+    for fk in foreign_kinds:
+        foreign_encoders.append(coders[at:at + len(fk)])
+        at += len(fk)
+    return BuiltScm(table, columns, activity, g, dag.params, layout, mode, q, node_col, node_seed, pack,
+                    foreign_encoders, rng)
 
 
 def propagate_scm(
@@ -287,7 +305,8 @@ def propagate_scm(
     emb = sp.emb
     no_rows = np.zeros((0, emb), dtype=np.float32)
     modes = {g.nodes[v]["aggregation"] for v in inner}
-    foreign_agg, foreign_names = _foreign_aggregates(foreign, built.foreign_encoders, built.foreign_packs, modes, emb)
+    pack = built.pack
+    foreign_agg, foreign_names = _foreign_aggregates(foreign, built.foreign_encoders, pack, modes, emb)
     components: dict[int, dict[str, np.ndarray]] = {}
 
     def source(node: int) -> None:
@@ -307,16 +326,15 @@ def propagate_scm(
     def inputs(node: int):
         """The kernel's view of a node's parents: MLPs to run per row, or tables to gather from."""
         mlp_rows, mlp_ids, gather_rows, gather_at, tables, at = [], [], [], [], [], 0
-        pack = g.nodes[node]["_pack"]
-        for i, p in enumerate(sorted(g.predecessors(node))):
+        for p in sorted(g.predecessors(node)):
             enc = g.edges[p, node]["_encoder"]
-            if isinstance(enc, CategoricalEncoder):  # the K table rows, encoded once
-                table = encode_once(pack, i, enc.table)
+            if enc.table is not None:  # the K table rows, encoded once
+                table = encode_once(pack, enc.mlp, enc.table)
             elif distinct[p] is not None:  # a repeating column: each distinct value encoded once
-                table = encode_once(pack, i, distinct[p][:, None])
+                table = encode_once(pack, enc.mlp, distinct[p][:, None])
             else:
                 mlp_rows.append(row_of[p])
-                mlp_ids.append(i)
+                mlp_ids.append(enc.mlp)
                 continue
             gather_rows.append(row_of[p])
             gather_at.append(at)
@@ -328,9 +346,9 @@ def propagate_scm(
     def compute(node: int) -> None:
         attrs = g.nodes[node]
         agg_mode = attrs["aggregation"]
-        pack, decoder = attrs["_pack"], attrs["_decoder"]
+        decoder = attrs["_decoder"]
         mlp_rows, mlp_ids, gather_rows, gather_at, tables = inputs(node)
-        table = decoder.table if isinstance(decoder, CategoricalDecoder) else no_rows
+        table = decoder.table if decoder.table is not None else no_rows
         fagg = np.ascontiguousarray(foreign_agg.get(agg_mode, no_rows), dtype=np.float32)
         mode = kernels.MODES[agg_mode]
         a, b = attrs["noise"]
@@ -339,7 +357,7 @@ def propagate_scm(
 
         kernels.node_chunks(bounds, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, tables, fagg,
                             float(a), float(b), envelope, states, pack.weights, pack.layers, pack.clamps,
-                            pack.params, pack.first, len(mlp_ids) + len(gather_rows), table, row_of[node])
+                            pack.params, pack.first, decoder.mlp, table, row_of[node])
 
     previous_threads = numba.get_num_threads()  # numba's setting is per calling thread
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
@@ -372,7 +390,6 @@ def propagate_scm(
 
     for node in g.nodes:  # keep the trace light and picklable
         g.nodes[node].pop("_decoder", None)
-        g.nodes[node].pop("_pack", None)
         g.nodes[node].pop("_envelope", None)
     for u, v in g.edges:
         g.edges[u, v].pop("_encoder", None)
