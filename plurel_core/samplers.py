@@ -316,27 +316,57 @@ def _beta_fill(out, a, b, scale, kind, start, width, top, low, shift, slots, st)
         out[i] = x * scale
 
 
+@numba.njit(inline="always", **_JIT)
+def _entry(law, st):
+    """One value of a matrix law, before its scale."""
+    if law == UNIFORM:
+        z, st = _uniform(st)
+        return 2.0 * z - 1.0, st
+    z, st = _normal(st)
+    if law == TRUNCATED_NORMAL:
+        while abs(z) > 2.0:
+            z, st = _normal(st)
+    return z, st
+
+
 @numba.njit(**_JIT)
 def _matrices_fill(out, offsets, rows_of, cols_of, laws, scales, densities, folds, st):
+    biggest = 1
+    for i in range(laws.size):
+        biggest = max(biggest, rows_of[i] * cols_of[i])
+    keep = np.empty(biggest, dtype=np.uint8)
+    values = np.zeros(biggest + 1)  # + 1: the merge may read one past the last kept value
     order = np.empty(max(1, rows_of.max()) if rows_of.size else 1, dtype=np.int64)
     for i in range(laws.size):
         law, scale, density, fold = laws[i], scales[i], densities[i], folds[i]
         rows, cols, off = rows_of[i], cols_of[i], offsets[i]
-        for e in range(rows * cols):
-            if density < 1.0:  # the mask first: a dropped entry needs no value
-                keep, st = _uniform(st)
-                if keep >= density:
-                    out[off + e] = 0.0
-                    continue
-            if law == UNIFORM:
-                z, st = _uniform(st)
-                z = 2.0 * z - 1.0
-            else:
-                z, st = _normal(st)
-                if law == TRUNCATED_NORMAL:
-                    while abs(z) > 2.0:
-                        z, st = _normal(st)
-            out[off + e] = np.float32(z * scale) * fold
+        size = rows * cols
+        if density < 1.0:
+            # The Bernoulli mask first, two entries per 64 random bits (32 bits each), then values
+            # for the kept entries only, then a branch-free merge: a branch on a random mask is
+            # mispredicted a third of the time, which cost more than the normals it saved.
+            threshold = _U64(density * 4294967296.0)
+            kept = 0
+            for e in range(0, size, 2):
+                r, st = _next(st)
+                low = (r & _U64(0xFFFFFFFF)) < threshold
+                keep[e] = low
+                kept += low
+                if e + 1 < size:
+                    high = (r >> _U64(32)) < threshold
+                    keep[e + 1] = high
+                    kept += high
+            for j in range(kept):
+                values[j], st = _entry(law, st)
+            j = 0
+            for e in range(size):
+                v = np.float32(values[j] * scale) * fold
+                out[off + e] = v if keep[e] else np.float32(0.0)
+                j += keep[e]
+        else:
+            for e in range(size):
+                z, st = _entry(law, st)
+                out[off + e] = np.float32(z * scale) * fold
         if law == SPARSE_NORMAL:
             for c in range(cols):  # the first ceil(rows / 2) rows of a random permutation (Fisher-Yates)
                 for r in range(rows):
