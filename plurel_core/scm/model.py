@@ -23,7 +23,6 @@ from plurel_core.graphs import sample_dag
 from plurel_core.random import pick
 from plurel_core.scm import kernels
 from plurel_core.scm.mlp import (
-    CLAMP_EMB,
     ENCODE_ONCE_MAX,
     aggregate,
     distinct_values,
@@ -62,11 +61,13 @@ class ForeignInput:
 @dataclass(frozen=True)
 class Coder:
     """An encoder or decoder of an SCM: MLP ``mlp`` of the SCM's pack and, for categorical
-    values, the embedding table (K x emb) that an encoder looks labels up in and a decoder
-    scores its output against."""
+    values, the embedding table (K x emb) that a decoder scores its output against. A
+    categorical encoder holds its table already encoded (``encoded``, K x emb): labels look
+    their rows up in it."""
 
     mlp: int
     table: np.ndarray | None = None
+    encoded: np.ndarray | None = None
 
 
 def beta_noise(a: float, b: float, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -123,10 +124,10 @@ def _foreign_aggregates(
         mlp_columns, mlp_ids, gather_rows, tables = [], [], [], []
         for i, ((name, column, _, _), enc) in enumerate(zip(fi.columns, fi_encoders)):
             names.append(f"{fi.table}.{name}")
-            found = None if enc.table is not None else distinct_values(column)
-            if enc.table is not None:  # the K table rows, encoded once
+            found = None if enc.encoded is not None else distinct_values(column)
+            if enc.encoded is not None:  # the K table rows, encoded when the SCM was built
                 labels[i] = column
-                tables.append(encode_once(pack, enc.mlp, enc.table))
+                tables.append(enc.encoded)
                 gather_rows.append(i)
             elif found is not None and len(found[0]) <= ENCODE_ONCE_MAX:  # each distinct value encoded once
                 labels[i] = found[1]
@@ -261,7 +262,9 @@ def build_scm(
     pack = draw_mlps(sp, in_dims, out_dims, rng, factors)
     cat_at = [i for i, cat in enumerate(categorical) if cat]
     tables = dict(zip(cat_at, draw_embeddings(sp, [kinds[i][1] for i in cat_at], rng)))
-    coders = [Coder(i, tables.get(i)) for i in range(len(kinds))]
+    # Decoders keep their table; categorical encoders keep theirs encoded (it needs no values).
+    coders = [Coder(i, tables[i]) if i < n_dec and i in tables else
+              Coder(i, None, encode_once(pack, i, tables[i]) if i in tables else None) for i in range(len(kinds))]
     for node, dec in zip(inner, coders):
         g.nodes[node]["_decoder"] = dec
         g.nodes[node]["decoder_activations"] = pack.activation_names(dec.mlp)
@@ -328,8 +331,8 @@ def propagate_scm(
         mlp_rows, mlp_ids, gather_rows, gather_at, tables, at = [], [], [], [], [], 0
         for p in sorted(g.predecessors(node)):
             enc = g.edges[p, node]["_encoder"]
-            if enc.table is not None:  # the K table rows, encoded once
-                table = encode_once(pack, enc.mlp, enc.table)
+            if enc.encoded is not None:  # the K table rows, encoded when the SCM was built
+                table = enc.encoded
             elif distinct[p] is not None:  # a repeating column: each distinct value encoded once
                 table = encode_once(pack, enc.mlp, distinct[p][:, None])
             else:
@@ -338,7 +341,7 @@ def propagate_scm(
                 continue
             gather_rows.append(row_of[p])
             gather_at.append(at)
-            tables.append(np.clip(table, -CLAMP_EMB, CLAMP_EMB, out=table))
+            tables.append(table)  # the kernel clamps each looked-up row to ±1e4, as an encoded one
             at += len(table)
         ints = [np.array(a, dtype=np.int64) for a in (mlp_rows, mlp_ids, gather_rows, gather_at)]
         return (*ints, np.concatenate(tables) if tables else no_rows)
