@@ -10,7 +10,7 @@ and release the GIL, so that work drawn ahead on a background thread runs beside
   draws in any process and thread;
 - normals by the 256-layer ziggurat of Marsaglia & Tsang (2000), with the exact tail (2 ns);
 - Beta(a, b) by rejection from a piecewise-constant envelope of its density, its pieces picked
-  from a slot table (about 5 ns; see ``beta``);
+  from a slot table (2.4-5 ns; see ``beta``);
 - random matrices of any shapes in one flat array (every MLP weight and embedding table of an
   SCM): each of a law (normal, normal truncated to [-2, 2], normal with half of each column
   zeroed, uniform on [-1, 1)) and a scale, masked by Bernoulli(density), and folded by a
@@ -83,6 +83,8 @@ def beta(a: float, b: float, rng: np.random.Generator, shape, scale: float = 1.0
     rounding). A piece is picked by a uniform slot of a table where each piece holds slots in
     proportion to its envelope's area, a point uniformly inside it, and it is kept when u x
     envelope falls below the bin's minimum (nearly always) or, after that, below the density.
+    In a bin, one 64-bit draw gives the slot, the place and u (25 bits each for the last two:
+    steps of 3e-8 of a bin and of its envelope, finer than float32 resolves the result).
     """
     if not (a > 0 and b > 0):
         raise ValueError(f"Beta parameters must be positive, got a={a!r}, b={b!r}")
@@ -110,8 +112,9 @@ BETA_BINS = 256
 BETA_EDGE = 1e-6
 BETA_SLOT_BITS = 14
 BETA_SLOTS = 1 << BETA_SLOT_BITS  # at most 430 pieces: under 3% of the slots go unused (reject)
-_LOW_MASK = (1 << (64 - BETA_SLOT_BITS)) - 1
-_LOW_UNIT = 2.0 ** -(64 - BETA_SLOT_BITS)
+_PLACE_BITS = (64 - BETA_SLOT_BITS) // 2
+_PLACE_MASK = _U64((1 << _PLACE_BITS) - 1)
+_PLACE_UNIT = 2.0 ** -_PLACE_BITS
 _BETA_RATIO = 1.1  # geometric bins towards an unbounded end: the density changes < 10% across one
 _BIN, _LEFT_END, _RIGHT_END = 0, 1, 2
 
@@ -271,7 +274,7 @@ def _beta_table(a, b):
     # (still above the density); the slots left over reject. A uniform slot then picks a piece
     # with no coin flip: the alias method's coin is a branch the CPU mispredicts half the time.
     unit = area.sum() / (BETA_SLOTS - count - 1)  # one slot to spare for rounding: the ceilings always fit
-    slots = np.full(BETA_SLOTS, -1, dtype=np.int32)
+    slots = np.full(BETA_SLOTS, -1, dtype=np.int16)  # 32 KB: stays in L1
     used = 0
     for p in range(count):
         c = math.ceil(area[p] / unit)
@@ -293,18 +296,24 @@ def fill_beta(out, a, b, scale, kind, start, width, top, low, shift, slots, stat
 def _beta_fill(out, a, b, scale, kind, start, width, top, low, shift, slots, st):
     for i in range(out.size):
         while True:
+            # One 64-bit draw: the slot (14 bits), the place in the piece and the height under
+            # its envelope (25 bits each: steps of 3e-8, below float32's resolution of the result).
             r, st = _next(st)
             p = slots[r >> _U64(64 - BETA_SLOT_BITS)]
             if p < 0:
                 continue
-            u_in = float(np.int64((r & _U64(_LOW_MASK)) + _U64(1))) * _LOW_UNIT  # (0, 1]: the place in the piece
-            v, st = _uniform(st)
-            v *= top[p]  # uniform under the envelope
             if kind[p] == _BIN:
+                u_in = float(np.int64(((r >> _U64(_PLACE_BITS)) & _PLACE_MASK) + _U64(1))) * _PLACE_UNIT  # (0, 1]
+                v = float(np.int64(r & _PLACE_MASK)) * _PLACE_UNIT * top[p]
                 x = start[p] + width[p] * u_in
                 if v <= low[p] or v <= math.exp(_log_density(x, a, b) - shift):
                     break
-            elif kind[p] == _LEFT_END:  # x = e U^(1/a) has density ~ x^(a-1) on (0, e]
+                continue
+            # An end piece (rare): full 53-bit uniforms for its inversion x = e U^(1/a)
+            u_in, st = _uniform_open(st)
+            v, st = _uniform(st)
+            v *= top[p]
+            if kind[p] == _LEFT_END:  # x = e U^(1/a) has density ~ x^(a-1) on (0, e]
                 x = BETA_EDGE * math.exp(math.log(u_in) / a)
                 if v <= low[p] or (b != 1.0 and v <= math.exp((b - 1.0) * math.log1p(-x))):
                     break
