@@ -252,5 +252,6 @@ def test_sines_match_numpy_on_both_reductions(name, limit):
 
 def test_warm_up_compiles_what_a_generation_calls():
     kernels.warm_up()  # what `make install` runs; from the disk cache it takes well under a second
-    for fn in (kernels.node_block, kernels.node_chunks, kernels.aggregate_block, kernels.mlp_apply):
+    for fn in (kernels.node_block, kernels.table_chunks, kernels.aggregate_block, kernels.mlp_apply,
+               kernels.distinct_chunk):
         assert fn.signatures, fn

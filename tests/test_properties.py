@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import plurel_core as pc
-from plurel_core.scm.model import beta_noise
+from plurel_core import samplers
 
 SPECS = {s.path: s for s in pc.prior_specs()}
 
@@ -234,7 +234,7 @@ def test_largest_hsbm_within_bounds_generates():
 @pytest.mark.parametrize(("a", "b"), [(0.01, 0.01), (0.01, 100.0), (100.0, 0.01)])
 def test_node_noise_is_a_beta_draw_at_the_bounds(a, b):
     # scm.noise_alpha and scm.noise_beta accept [0.01, 100]: the noise stays a Beta(a, b) / emb value
-    x = beta_noise(a, b, (2000, 1000), np.random.default_rng(0))
+    x = samplers.beta(a, b, np.random.default_rng(0), (2000, 1000), scale=1 / 1000)
     assert not np.isnan(x).any(), f"{int(np.isnan(x).sum())} NaN cells"
     assert x.min() >= 0 and x.max() <= 1 / 1000
 

@@ -10,6 +10,7 @@ import pytest
 from scipy import special, stats
 
 import plurel_core as pc
+from plurel_core import samplers
 from plurel_core.postprocess import (
     TRANSFORMS,
     apply_transform,
@@ -35,7 +36,6 @@ from plurel_core.scm.model import (
     ForeignInput,
     ScmColumn,
     _quantize,
-    beta_noise,
     relevant_nodes,
     run_scm,
 )
@@ -341,7 +341,7 @@ def test_aggregations():
 
 
 def test_beta_noise():
-    x = beta_noise(2.0, 3.0, (20000, 32), rng(0))
+    x = samplers.beta(2.0, 3.0, rng(0), (20000, 32), scale=1 / 32)  # the node noise: Beta / emb
     assert x.dtype == np.float32 and x.shape == (20000, 32)
     assert x.min() > 0 and x.max() < 1 / 32
     assert stats.kstest((x[:, 0] * 32).astype(np.float64), stats.beta(2, 3).cdf).pvalue > 0.001
@@ -674,14 +674,16 @@ def test_relevant_nodes_are_the_columns_and_their_ancestors():
 
 
 def test_distinct_values_finds_repeats_and_skips_continuous_columns():
-    from plurel_core.scm.mlp import distinct_values
+    from plurel_core.scm.model import distinct_values
 
     r = rng(21)
-    saturated = np.clip(r.normal(size=50_000), -0.5, 0.5).astype(np.float32)  # 62% of rows at ±0.5
-    saturated[:20_000] = np.round(saturated[:20_000], 2)
+    saturated = np.clip(r.normal(size=20_000), -0.5, 0.5).astype(np.float32)  # 62% of rows at ±0.5
+    saturated[:8000] = np.round(saturated[:8000], 2)
     uniq, inverse = distinct_values(saturated)
-    assert len(uniq) * 2 <= len(saturated)
+    assert len(uniq) * 2 <= len(saturated) and np.all(np.diff(uniq) > 0)
     np.testing.assert_array_equal(uniq[inverse], saturated)
+    wide = np.clip(r.normal(size=50_000), -0.5, 0.5).astype(np.float32)  # ~19k distinct: over ENCODE_ONCE_MAX
+    assert distinct_values(wide) is None
     assert distinct_values(r.normal(size=50_000).astype(np.float32)) is None  # decided by the probe alone
     assert distinct_values(r.normal(size=3000).astype(np.float32)) is None  # a probe of every 4th row
     assert distinct_values(r.normal(size=40).astype(np.float32)) is None  # tiny: the full check
@@ -690,3 +692,23 @@ def test_distinct_values_finds_repeats_and_skips_continuous_columns():
     small_saturated = np.clip(r.normal(size=600), -0.3, 0.3).astype(np.float32)  # 76% of rows at ±0.3
     uniq, inverse = distinct_values(small_saturated)
     np.testing.assert_array_equal(uniq[inverse], small_saturated)
+
+
+def test_encoding_repeating_values_once_gives_the_values_of_encoding_every_row():
+    # Saturating MLPs make repeating columns; their children encode each distinct value once per
+    # chunk. Turning that off must give the same columns, up to float32 rounding.
+    from plurel_core.scm.model import build_scm, propagate_scm
+
+    cfg = pc.Config()
+    columns = [ScmColumn(f"c{i}", "numerical") for i in range(8)]
+    shortcut_used = 0
+    for seed in range(6):
+        with_shortcut, _ = propagate_scm(build_scm("t", columns, False, [], cfg, rng(seed)), 3000, [], cfg)
+        built = build_scm("t", columns, False, [], cfg, rng(seed))
+        built.plan.repeats[:] = False
+        every_row, _ = propagate_scm(built, 3000, [], cfg)
+        for c in columns:
+            a, b = with_shortcut[c.name], every_row[c.name]
+            assert np.allclose(a, b, rtol=1e-3, atol=1e-3 * max(np.std(b), 1e-6)), (seed, c.name)
+            shortcut_used += not np.array_equal(a, b)
+    assert shortcut_used, "no column took the shortcut: the test would prove nothing"

@@ -1,22 +1,25 @@
-"""The compiled SCM node kernel: encode every parent, aggregate, add noise, decode, per row block.
+"""The compiled SCM kernels: a table's whole SCM on each chunk of rows, and its parts.
 
-A paper table holds about 1000 rows, so the numpy path makes hundreds of short calls per node,
-and two threads spend their time handing the GIL over. This kernel (numba, no GIL, cached on
-disk) does a node's whole work on a block of rows in one call, so two threads split a node's
-rows and both cores work:
+A paper table holds about 1000 rows: evaluated node by node from Python, a table cost hundreds
+of short calls, and the Python between them kept the second core idle. These kernels (numba,
+no GIL, cached on disk) run a table's whole SCM in one call (:func:`table_chunks`): its row
+chunks are shared by numba's worker threads, each chunk going through every node in order
+(:func:`node_block`: encode every parent, aggregate, add noise, decode):
 
 - the MLPs of an SCM (the encoders of its edges, its decoders, the parent tables' encoders)
   are drawn into flat arrays when it is built (:class:`MlpPack`, ``mlp.draw_mlps``);
 - the matrix products go to BLAS (scipy's, through numba) on tiles of ``TILE_ROWS`` rows; the
   activations, clamps and the aggregation run on the tile while it is in cache;
+- a parent's values that repeat (saturated or clipped) are encoded once per distinct value
+  (:func:`distinct_chunk`), categories once per category (when the SCM is built);
 - the 29 activations are evaluated by vectorizable float32 formulas (exp, log, tanh, sin by
   range reduction and polynomials, accurate to a few float32 ulps). numba without Intel's SVML
   would call the scalar libm per element, 5-10x slower than numpy's SIMD loops.
 
 The map is the one of :class:`plurel_core.scm.mlp.Mlp` and :class:`~plurel_core.scm.mlp.Aggregator`
 (every hidden output clamped to ±1e6, every weighted embedding to ±1e4); tests compare the two.
-The rows of a block do not depend on the other rows, and the blocks depend on the table's row
-count alone, so the values are the same whatever thread computes which block.
+The rows of a chunk do not depend on the other rows, and the chunks depend on the table's row
+count alone, so the values are the same whatever thread computes which chunk.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ import math
 import os
 from dataclasses import dataclass
 
-# The chunks of a node run on numba's worker threads (node_chunks). GNU OpenMP's idle workers spin
+# A table's chunks run on numba's worker threads (table_chunks). GNU OpenMP's idle workers spin
 # for a while after each parallel region and take the core from the thread that builds the next
-# SCMs: passive waiting made paper databases 6% faster. Only a threadsafe layer (OpenMP or TBB)
-# serves concurrent generations (the app's sessions). A user's own settings win.
+# SCMs: passive waiting is 2% faster on paper databases (it was 6% with a region per node). Only
+# a threadsafe layer (OpenMP or TBB) serves concurrent generations (the app's sessions). A user's
+# own settings win.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba  # noqa: E402 - after the OpenMP setting
@@ -689,16 +693,118 @@ def node_block(lo, hi, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gat
                 labels[out_row, t0 + i] = arg
 
 
+DISTINCT_PROBE = 1024  # values sampled before a chunk's values are sorted in full
+ENCODE_ONCE_MAX = 8192  # distinct values encoded once per edge at most
+
+
+@_jit
+def distinct_chunk(x, uniq, inverse):
+    """When at most half of x's values are distinct: their sorted distinct values into uniq and
+    each value's index among them into inverse, and their count; else 0 (nothing written).
+
+    Most columns are continuous: when an evenly strided probe of at most ``DISTINCT_PROBE``
+    values (every fourth at least) is over 90% distinct, the full sort is skipped. That only
+    forgoes a shortcut: encoding each distinct value once gives the values encoding each row does.
+    """
+    rows = x.size
+    if rows == 0:
+        return 0
+    if rows >= 64:
+        probe = np.sort(x[::max(4, rows // DISTINCT_PROBE)])
+        changes = 0
+        for i in range(1, probe.size):
+            changes += probe[i] != probe[i - 1]
+        if 1 + changes > 0.9 * probe.size:
+            return 0
+    s = np.sort(x)
+    if s[rows - 1] != s[rows - 1]:  # NaN (sorted last): no shortcut
+        return 0
+    k = 1
+    for i in range(1, rows):
+        k += s[i] != s[i - 1]
+    if 2 * k > rows or k > ENCODE_ONCE_MAX:
+        return 0
+    uniq[0] = s[0]
+    k = 1
+    for i in range(1, rows):
+        if s[i] != s[i - 1]:
+            uniq[k] = s[i]
+            k += 1
+    found = np.searchsorted(uniq[:k], x)
+    for i in range(rows):
+        inverse[i] = found[i]
+    return k
+
+
 @_parallel
-def node_chunks(bounds, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, gather_tables,
-                foreign, noise_a, noise_b, envelope, noise_states, weights, layers, clamps, params, first,
-                decoder, decoder_table, out_row):
-    """node_block on every chunk bounds[c]..bounds[c + 1] (noise stream noise_states[c]), the chunks
-    shared by numba's worker threads (``numba.set_num_threads``); the values do not depend on it."""
+def table_chunks(bounds, values, labels, inner, modes, decoders, dec_at, dec_len, dec_tables, foreign_of, foreign,
+                 noise_a, noise_b, env_at, env_kind, env_start, env_width, env_top, env_low, env_shift, env_slots,
+                 noise_states, par_at, par_row, par_mlp, par_tab_at, par_tab_len, tables, repeats, weights, layers,
+                 clamps, params, first):
+    """Every node of a table's SCM, in topological order, on each chunk bounds[c]..bounds[c + 1]:
+    the chunks run on numba's worker threads, each through the whole SCM. The values do not
+    depend on it: a chunk's values depend on its own rows and streams alone.
+
+    Node r (row r of values / labels, in topological order) is computed when inner[r] (else it
+    is a source, drawn before): aggregation modes[r], decoder MLP decoders[r] with the embedding
+    table dec_tables[dec_at[r]:][:dec_len[r]] (categorical; no rows: numerical), the parent
+    tables' aggregate foreign[foreign_of[r]] (-1: none), noise Beta(noise_a[r], noise_b[r]) with
+    the envelope pieces env_at[r]..env_at[r + 1] and the slot table env_slots[r], from the stream
+    noise_states[r, c]. Its parents q = par_at[r]..par_at[r + 1]: node row par_row[q] through
+    MLP par_mlp[q], or, for a categorical parent, rows tables[par_tab_at[q]:][:par_tab_len[q]]
+    (its categories, encoded when the SCM was built) looked up by label. A node with repeats[r]
+    (numerical, with children) has its distinct values found per chunk (``distinct_chunk``); when
+    they are few, its children encode each one once and look rows up by index.
+    """
+    emb = tables.shape[1]
+    count = values.shape[0]
+    most_parents = 1
+    for r in range(count):
+        most_parents = max(most_parents, par_at[r + 1] - par_at[r])
     for c in numba.prange(bounds.size - 1):
-        node_block(bounds[c], bounds[c + 1], mode, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at,
-                   gather_tables, foreign, noise_a, noise_b, envelope, noise_states[c], weights, layers, clamps,
-                   params, first, decoder, decoder_table, out_row)
+        lo, hi = bounds[c], bounds[c + 1]
+        rows = hi - lo
+        uniq = np.empty((count, max(rows, 1)), np.float32)
+        distinct = np.zeros(count, np.int64)
+        mlp_rows = np.empty(most_parents, np.int64)
+        mlp_ids = np.empty(most_parents, np.int64)
+        gather_rows = np.empty(most_parents, np.int64)
+        gather_at = np.empty(most_parents, np.int64)
+        x_in = np.empty((max(rows, 1), 1), np.float32)
+        no_foreign = np.zeros((0, emb), np.float32)
+        for r in range(count):
+            if inner[r]:
+                size = 0
+                for q in range(par_at[r], par_at[r + 1]):
+                    size += par_tab_len[q] if par_tab_len[q] > 0 else distinct[par_row[q]]
+                gathered = np.empty((size, emb), np.float32)
+                m, g, at = 0, 0, 0
+                for q in range(par_at[r], par_at[r + 1]):
+                    p = par_row[q]
+                    if par_tab_len[q] > 0:
+                        gathered[at:at + par_tab_len[q]] = tables[par_tab_at[q]:par_tab_at[q] + par_tab_len[q]]
+                        k = par_tab_len[q]
+                    elif distinct[p] > 0:
+                        k = distinct[p]
+                        for i in range(k):
+                            x_in[i, 0] = uniq[p, i]
+                        mlp_apply(par_mlp[q], x_in[:k], weights, layers, clamps, params, first, gathered[at:at + k])
+                    else:
+                        mlp_rows[m], mlp_ids[m] = p, par_mlp[q]
+                        m += 1
+                        continue
+                    gather_rows[g], gather_at[g] = p, at
+                    g += 1
+                    at += k
+                envelope = (env_kind[env_at[r]:env_at[r + 1]], env_start[env_at[r]:env_at[r + 1]],
+                            env_width[env_at[r]:env_at[r + 1]], env_top[env_at[r]:env_at[r + 1]],
+                            env_low[env_at[r]:env_at[r + 1]], env_shift[r], env_slots[r])
+                node_block(lo, hi, modes[r], values, labels, mlp_rows[:m], mlp_ids[:m], gather_rows[:g],
+                           gather_at[:g], gathered, foreign[foreign_of[r]] if foreign_of[r] >= 0 else no_foreign,
+                           noise_a[r], noise_b[r], envelope, noise_states[r, c], weights, layers, clamps, params,
+                           first, decoders[r], dec_tables[dec_at[r]:dec_at[r] + dec_len[r]], r)
+            if repeats[r]:
+                distinct[r] = distinct_chunk(values[r, lo:hi], uniq[r], labels[r, lo:hi])
 
 
 def warm_up() -> None:

@@ -211,30 +211,6 @@ def draw_embeddings(sp, counts, rng: np.random.Generator) -> list[np.ndarray]:
     return init_weights(inits, init_ids, counts, [sp.emb] * len(counts), rng)
 
 
-DISTINCT_PROBE = 1024
-
-
-def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(distinct values, inverse) when at most half the rows are distinct, else None.
-
-    Saturated sources and clipped values repeat; encoding each distinct value once is exact.
-    Most columns are continuous: when an evenly strided probe of at most ``DISTINCT_PROBE`` rows
-    (every fourth row at least) is over 90% distinct, the full sort (3 ms on 50k rows, on the
-    critical path) is skipped and None is returned. That only ever forgoes a shortcut; it is a
-    function of the values alone.
-    """
-    x = values.astype(np.float32, copy=False)
-    if len(x) >= 64:
-        probe = np.sort(x[:: max(4, len(x) // DISTINCT_PROBE)])  # sort and count: 1.6 us, np.unique 5.4 us
-        if 1 + np.count_nonzero(probe[1:] != probe[:-1]) > 0.9 * len(probe):
-            return None
-    uniq, inverse = np.unique(x, return_inverse=True)
-    return (uniq, inverse) if len(uniq) * 2 <= len(x) else None
-
-
-ENCODE_ONCE_MAX = 8192  # distinct values encoded once per edge at most (8192 x 32 float32: 1 MB held)
-
-
 def _maximum(arrays: list[np.ndarray]) -> np.ndarray:
     """Their elementwise maximum, in a new array."""
     m = arrays[0].copy()

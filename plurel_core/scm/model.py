@@ -22,17 +22,12 @@ from plurel_core.database import ScmTrace
 from plurel_core.graphs import sample_dag
 from plurel_core.random import pick
 from plurel_core.scm import kernels
-from plurel_core.scm.mlp import (
-    ENCODE_ONCE_MAX,
-    aggregate,
-    distinct_values,
-    draw_embeddings,
-    draw_mlps,
-)
+from plurel_core.scm.mlp import aggregate, draw_embeddings, draw_mlps
 from plurel_core.scm.sources import categorical_source, numerical_source
 
-# Rows per chunk of SCM propagation: the unit of noise streams and of the work two threads share.
-# A table of SPLIT_FROM_ROWS rows or more has at least two, so that both cores work on it.
+# Rows per chunk of SCM propagation: the unit of noise streams and of the work threads share (each
+# chunk goes through the whole SCM). A table of SPLIT_FROM_ROWS rows or more has at least two, so
+# that both cores work on it.
 CHUNK_ROWS = 8192
 SPLIT_FROM_ROWS = 256
 NOISE_STREAM = 1 << 32  # node noise: the streams [node_seed, node, NOISE_STREAM] (sources: [node_seed, node])
@@ -70,11 +65,6 @@ class Coder:
     encoded: np.ndarray | None = None
 
 
-def beta_noise(a: float, b: float, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Beta(a, b) / emb per cell (float32), from the compiled sampler (see plurel_core.samplers)."""
-    return samplers.beta(a, b, rng, shape, scale=1.0 / shape[1])
-
-
 def _combine(a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
     return aggregate([a, b], mode)
 
@@ -104,6 +94,16 @@ def encode_once(pack: kernels.MlpPack, mlp: int, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(sorted distinct values, each value's index among them) when at most half the values are
+    distinct and at most ``kernels.ENCODE_ONCE_MAX``, else None (see ``kernels.distinct_chunk``)."""
+    x = np.ascontiguousarray(values, dtype=np.float32)
+    uniq = np.empty(max(len(x), 1), np.float32)
+    inverse = np.empty(len(x), np.int32)
+    k = kernels.distinct_chunk(x, uniq, inverse)
+    return (uniq[:k], inverse) if k else None
+
+
 def _foreign_aggregates(
     foreign: list[ForeignInput], encoders: list[list[Coder]], pack: kernels.MlpPack, modes: set[str], emb: int,
 ) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -129,7 +129,7 @@ def _foreign_aggregates(
                 labels[i] = column
                 tables.append(enc.encoded)
                 gather_rows.append(i)
-            elif found is not None and len(found[0]) <= ENCODE_ONCE_MAX:  # each distinct value encoded once
+            elif found is not None:  # each distinct value encoded once
                 labels[i] = found[1]
                 tables.append(encode_once(pack, enc.mlp, found[0][:, None]))
                 gather_rows.append(i)
@@ -176,6 +176,7 @@ class BuiltScm:
     node_col: dict[int, ScmColumn]
     pack: kernels.MlpPack  # every MLP of the SCM
     foreign_encoders: list[list[Coder]]  # per parent table, per column
+    plan: ScmPlan
     rng: np.random.Generator  # continues after building (lazy quantization)
 
 
@@ -264,27 +265,94 @@ def build_scm(
     # Decoders keep their table; categorical encoders keep theirs encoded (it needs no values).
     coders = [Coder(i, tables[i]) if i < n_dec and i in tables else
               Coder(i, None, encode_once(pack, i, tables[i]) if i in tables else None) for i in range(len(kinds))]
-    # Each node's own streams, made here on the build thread (a Generator costs 9 us to seed).
-    for node in range(num_nodes):
-        if g.nodes[node]["is_source"]:
-            g.nodes[node]["_rng"] = np.random.default_rng([node_seed, node])
-        elif g.nodes[node]["evaluated"]:
-            g.nodes[node]["_rng"] = np.random.default_rng([node_seed, node, NOISE_STREAM])
     for node, dec in zip(inner, coders):
-        g.nodes[node]["_decoder"] = dec
         g.nodes[node]["decoder_activations"] = pack.activation_names(dec.mlp)
-        g.nodes[node]["_envelope"] = samplers.beta_envelope(*g.nodes[node]["noise"])  # of the node noise
     for e in g.edges:
         g.edges[e]["encoder_activations"] = []
     for e, enc in zip(edges, coders[n_dec:]):
-        g.edges[e]["_encoder"] = enc
         g.edges[e]["encoder_activations"] = pack.activation_names(enc.mlp)
     foreign_encoders, at = [], n_dec + len(edges)
     for fk in foreign_kinds:
         foreign_encoders.append(coders[at:at + len(fk)])
         at += len(fk)
+    plan = _plan(g, node_seed, dict(zip(inner, coders)), dict(zip(edges, coders[n_dec:])), emb)
     return BuiltScm(table, columns, activity, g, dag.params, layout, mode, q, node_col, pack,
-                    foreign_encoders, rng)
+                    foreign_encoders, plan, rng)
+
+
+@dataclass
+class ScmPlan:
+    """A built SCM as the table kernel reads it (``kernels.table_chunks``; row r is node order[r])."""
+
+    order: list[int]  # the evaluated nodes in topological order
+    rngs: list[np.random.Generator]  # per row: a source's stream, or the node's noise stream
+    inner: np.ndarray  # bool per row: computed (else a source)
+    modes: np.ndarray
+    decoders: np.ndarray
+    dec_at: np.ndarray
+    dec_len: np.ndarray
+    dec_tables: np.ndarray
+    noise_a: np.ndarray
+    noise_b: np.ndarray
+    env_at: np.ndarray
+    envelopes: tuple  # kind, start, width, top, low (pieces of all rows), shift and slots per row
+    par_at: np.ndarray
+    par_row: np.ndarray
+    par_mlp: np.ndarray
+    par_tab_at: np.ndarray
+    par_tab_len: np.ndarray
+    tables: np.ndarray
+    repeats: np.ndarray
+
+
+def _plan(g: nx.DiGraph, node_seed: int, decoders: dict[int, Coder], encoders: dict, emb: int) -> ScmPlan:
+    """The flat arrays of a built SCM's evaluation, made on the build thread."""
+    order = [node for generation in nx.topological_generations(g) for node in sorted(generation)]
+    order = [node for node in order if g.nodes[node]["evaluated"]]
+    row_of = {node: r for r, node in enumerate(order)}
+    count = len(order)
+    inner = np.array([not g.nodes[v]["is_source"] for v in order], dtype=np.bool_)
+    # Each node's own stream (a source's values, or the node noise), seeded here: 9 us each.
+    rngs = [np.random.default_rng([node_seed, v] if g.nodes[v]["is_source"] else [node_seed, v, NOISE_STREAM])
+            for v in order]
+    modes = np.zeros(count, np.int64)
+    dec_mlp = np.zeros(count, np.int64)
+    dec_len = np.zeros(count, np.int64)
+    noise = np.ones((count, 2))
+    dec_tables, pieces, piece_count, shifts = [], [], np.zeros(count, np.int64), np.zeros(count)
+    slots = np.zeros((count, samplers.BETA_SLOTS), np.int16)
+    par_at, par_row, par_mlp, par_tab_len, tables = [0], [], [], [], []
+    for r, v in enumerate(order):
+        attrs = g.nodes[v]
+        if inner[r]:
+            dec = decoders[v]
+            modes[r], dec_mlp[r], noise[r] = kernels.MODES[attrs["aggregation"]], dec.mlp, attrs["noise"]
+            if dec.table is not None:
+                dec_tables.append(dec.table)
+                dec_len[r] = len(dec.table)
+            kind, start, width, top, low, shifts[r], slots[r] = samplers.beta_envelope(*attrs["noise"])
+            pieces.append((kind, start, width, top, low))
+            piece_count[r] = len(kind)
+            for p in sorted(g.predecessors(v)):
+                enc = encoders[p, v]
+                par_row.append(row_of[p])
+                par_mlp.append(enc.mlp)
+                par_tab_len.append(0 if enc.encoded is None else len(enc.encoded))
+                if enc.encoded is not None:
+                    tables.append(enc.encoded)
+        par_at.append(len(par_row))
+    env_at = np.concatenate([[0], np.cumsum(piece_count)]).astype(np.int64)
+    flat = [np.concatenate([piece[i] for piece in pieces]) if pieces else np.zeros(0, dtype)
+            for i, dtype in enumerate((np.int64, np.float64, np.float64, np.float64, np.float64))]
+    par_tab_len = np.array(par_tab_len, np.int64)
+    repeats = np.array([g.nodes[v]["prop_type"] == "numerical" and g.out_degree(v) > 0 for v in order], np.bool_)
+    return ScmPlan(
+        order, rngs, inner, modes, dec_mlp, np.cumsum(dec_len) - dec_len, dec_len,
+        np.concatenate(dec_tables) if dec_tables else np.zeros((0, emb), np.float32), noise[:, 0].copy(),
+        noise[:, 1].copy(), env_at, (*flat, shifts, slots), np.array(par_at, np.int64),
+        np.array(par_row, np.int64), np.array(par_mlp, np.int64), np.cumsum(par_tab_len) - par_tab_len, par_tab_len,
+        np.concatenate(tables) if tables else np.zeros((0, emb), np.float32), repeats,
+    )
 
 
 def propagate_scm(
@@ -295,94 +363,54 @@ def propagate_scm(
     ``foreign`` holds the parent tables' values, in the order of ``build_scm``'s kinds.
     """
     sp = cfg.scm
-    g, activity = built.graph, built.activity
+    g, activity, plan = built.graph, built.activity, built.plan
     lazy = built.mode == "type_lazy"
-    order = [node for generation in nx.topological_generations(g) for node in sorted(generation)]
-    order = [node for node in order if g.nodes[node]["evaluated"]]
-    inner = [node for node in order if not g.nodes[node]["is_source"]]
-    # Rows are processed in chunks (their number depends on n alone); each (node, chunk) draws its
-    # noise inside the kernel from its own stream, so threads can share a node's chunks.
+    order = plan.order
+    # Rows are processed in chunks (their number depends on n alone), each through the whole SCM
+    # with its own noise streams, so threads share a table's chunks.
     chunks = row_chunks(n)
     bounds = np.array([c.start for c in chunks] + [chunks[-1].stop], dtype=np.int64)
     # Node values in two matrices the kernel reads and writes: float32 values, and int32 gather
     # indices (a categorical node's labels, or a repeating column's distinct-value index).
-    row_of = {node: i for i, node in enumerate(order)}
+    row_of = {node: r for r, node in enumerate(order)}
     values = np.empty((len(order), n), dtype=np.float32)
     labels = np.zeros((len(order), n), dtype=np.int32)
-    distinct: dict[int, np.ndarray | None] = {}  # per numerical node: its distinct values, if few
     emb = sp.emb
-    no_rows = np.zeros((0, emb), dtype=np.float32)
-    modes = {g.nodes[v]["aggregation"] for v in inner}
-    pack = built.pack
-    foreign_agg, foreign_names = _foreign_aggregates(foreign, built.foreign_encoders, pack, modes, emb)
+    modes = {g.nodes[v]["aggregation"] for r, v in enumerate(order) if plan.inner[r]}
+    foreign_agg, foreign_names = _foreign_aggregates(foreign, built.foreign_encoders, built.pack, modes, emb)
+    foreign_modes = sorted(foreign_agg)
+    foreign_stack = (np.stack([foreign_agg[m] for m in foreign_modes]) if foreign_modes
+                     else np.zeros((0, n, emb), np.float32))
+    foreign_of = np.array([foreign_modes.index(g.nodes[v]["aggregation"])
+                           if plan.inner[r] and g.nodes[v]["aggregation"] in foreign_agg else -1
+                           for r, v in enumerate(order)], dtype=np.int64)
     components: dict[int, dict[str, np.ndarray]] = {}
-
-    def source(node: int) -> None:
-        attrs = g.nodes[node]
-        node_rng = attrs["_rng"]
-        law = str(pick(node_rng, sp.source_laws))
+    noise_states = np.zeros((len(order), len(chunks), 4), dtype=np.uint64)
+    for r, node in enumerate(order):
+        attrs, node_rng = g.nodes[node], plan.rngs[r]
+        if plan.inner[r]:
+            noise_states[r] = samplers.stream_states(node_rng, len(chunks))
+            continue
+        law = str(pick(node_rng, sp.source_laws))  # a source: its values now, from its own stream
         if attrs["prop_type"] == "categorical":
             draw = categorical_source(sp, law, n, attrs["num_categories"], activity, node_rng)
-            labels[row_of[node]] = draw.values
+            labels[r] = draw.values
         else:
             draw = numerical_source(sp, law, n, activity, node_rng)
-            values[row_of[node]] = draw.values
+            values[r] = draw.values
         attrs["source"] = draw.params
         if draw.components:
             components[node] = {k: v.astype(np.float32) for k, v in draw.components.items()}
 
-    def inputs(node: int):
-        """The kernel's view of a node's parents: MLPs to run per row, or tables to gather from."""
-        mlp_rows, mlp_ids, gather_rows, gather_at, tables, at = [], [], [], [], [], 0
-        for p in sorted(g.predecessors(node)):
-            enc = g.edges[p, node]["_encoder"]
-            if enc.encoded is not None:  # the K table rows, encoded when the SCM was built
-                table = enc.encoded
-            elif distinct[p] is not None:  # a repeating column: each distinct value encoded once
-                table = encode_once(pack, enc.mlp, distinct[p][:, None])
-            else:
-                mlp_rows.append(row_of[p])
-                mlp_ids.append(enc.mlp)
-                continue
-            gather_rows.append(row_of[p])
-            gather_at.append(at)
-            tables.append(table)  # the kernel clamps each looked-up row to ±1e4, as an encoded one
-            at += len(table)
-        ints = [np.array(a, dtype=np.int64) for a in (mlp_rows, mlp_ids, gather_rows, gather_at)]
-        return (*ints, np.concatenate(tables) if tables else no_rows)
-
-    def compute(node: int) -> None:
-        attrs = g.nodes[node]
-        agg_mode = attrs["aggregation"]
-        decoder = attrs["_decoder"]
-        mlp_rows, mlp_ids, gather_rows, gather_at, tables = inputs(node)
-        table = decoder.table if decoder.table is not None else no_rows
-        fagg = np.ascontiguousarray(foreign_agg.get(agg_mode, no_rows), dtype=np.float32)
-        mode = kernels.MODES[agg_mode]
-        a, b = attrs["noise"]
-        envelope = attrs["_envelope"]
-        states = samplers.stream_states(attrs["_rng"], len(chunks))
-
-        kernels.node_chunks(bounds, mode, values, labels, mlp_rows, mlp_ids, gather_rows, gather_at, tables, fagg,
-                            float(a), float(b), envelope, states, pack.weights, pack.layers, pack.clamps,
-                            pack.params, pack.first, decoder.mlp, table, row_of[node])
-
+    pack = built.pack
     previous_threads = numba.get_num_threads()  # numba's setting is per calling thread
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
-        for node in order:
-            if g.nodes[node]["is_source"]:
-                source(node)
-            else:
-                compute(node)
-            # Once per node, not per out-edge: do its values repeat enough to encode each once?
-            if g.nodes[node]["prop_type"] == "numerical" and g.out_degree(node):
-                found = distinct_values(values[row_of[node]])
-                if found is not None and len(found[0]) <= ENCODE_ONCE_MAX:
-                    distinct[node] = found[0]
-                    labels[row_of[node]] = found[1]
-                else:
-                    distinct[node] = None
+        kernels.table_chunks(bounds, values, labels, plan.inner, plan.modes, plan.decoders, plan.dec_at, plan.dec_len,
+                             plan.dec_tables, foreign_of, foreign_stack, plan.noise_a, plan.noise_b, plan.env_at,
+                             *plan.envelopes, noise_states, plan.par_at, plan.par_row, plan.par_mlp, plan.par_tab_at,
+                             plan.par_tab_len, plan.tables, plan.repeats, pack.weights, pack.layers, pack.clamps,
+                             pack.params, pack.first)
     finally:
         numba.set_num_threads(previous_threads)
 
@@ -396,12 +424,6 @@ def propagate_scm(
         else:
             result[col.name] = values[row_of[node]].astype(np.float64)
 
-    for node in g.nodes:  # keep the trace light and picklable
-        g.nodes[node].pop("_decoder", None)
-        g.nodes[node].pop("_rng", None)
-        g.nodes[node].pop("_envelope", None)
-    for u, v in g.edges:
-        g.edges[u, v].pop("_encoder", None)
     trace = ScmTrace(
         table=built.table, graph=g, layout=built.layout, layout_params=built.dag_params, mode=built.mode,
         column_node_share=built.column_node_share, foreign_inputs=foreign_names, source_components=components,
