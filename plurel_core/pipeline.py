@@ -286,9 +286,10 @@ def generate(
     """A database drawn from the config's priors; the same config and seed give the same bytes.
 
     ``threads`` bounds the threads used (default: the CPU count, at most 4, from 50k cells on;
-    else 1): a background thread builds SCMs ahead, numba's worker threads share each node's row
-    chunks, and from a million cells on the tables of one generation run in parallel. The result does not depend on it. ``max_bytes`` defaults to 80% of this machine's
-    memory: a database that would not fit is refused before any work, with the estimate.
+    else 1): a background thread builds SCMs ahead, numba's worker threads share each table's row
+    chunks, and from a million cells on the tables of one generation run in parallel. The result
+    does not depend on it. ``max_bytes`` defaults to 80% of this machine's memory: a database
+    that would not fit is refused before any work, with the estimate.
     """
     if max_bytes is None:
         import psutil
@@ -330,10 +331,10 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
                          streams.stream(seed, streams.SCM, t.node_id))
 
     # Measured on 2 cores (bench_generate): a background thread builds the next tables' SCMs while
-    # the SCM kernel (numba, no GIL) evaluates each node's row chunks on ``threads`` worker threads.
-    # Paper databases: median 0.65 s on one thread, 0.52-0.56 s on two. Under 50k cells (demo)
-    # the threads cost more than they save (0.029 s against 0.037 s), so those run on one thread.
-    # Tables of one generation run in parallel from a million cells on.
+    # the table kernel (numba, no GIL) runs each table's row chunks on ``threads`` worker threads.
+    # Paper databases: median 0.53 s on one thread, 0.36-0.39 s on two. Under 50k cells (demo)
+    # the threads save nothing (0.023 s either way), so those run on one thread. Tables of one
+    # generation run in parallel from a million cells on (x16 rows: 3.6 s against 4.0 s).
     if threads is None:
         threads = min(os.cpu_count() or 1, 4) if cells >= BACKGROUND_FROM_CELLS else 1
     workers = threads if cells >= PARALLEL_FROM_CELLS else 1

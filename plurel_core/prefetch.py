@@ -1,8 +1,8 @@
 """Values computed ahead of use, in a fixed order, on one background thread.
 
-The SCM's node noise depends only on the node's own stream, so it can be drawn while the main
-thread evaluates MLPs: numpy releases the GIL inside both, and two cores work at once. At most
-``ahead`` values wait in memory; the values do not depend on timing.
+An SCM's build (its graph, MLPs and streams) needs no values, so the next tables' SCMs are built
+while the main thread propagates earlier ones: the compiled kernels release the GIL, and two
+cores work at once. At most ``ahead`` values wait in memory; the values do not depend on timing.
 """
 
 from __future__ import annotations
