@@ -346,12 +346,14 @@ def _plan(g: nx.DiGraph, node_seed: int, decoders: dict[int, Coder], encoders: d
             for i, dtype in enumerate((np.int64, np.float64, np.float64, np.float64, np.float64))]
     par_tab_len = np.array(par_tab_len, np.int64)
     repeats = np.array([g.nodes[v]["prop_type"] == "numerical" and g.out_degree(v) > 0 for v in order], np.bool_)
+    no_rows = np.zeros((0, emb), np.float32)
     return ScmPlan(
-        order, rngs, inner, modes, dec_mlp, np.cumsum(dec_len) - dec_len, dec_len,
-        np.concatenate(dec_tables) if dec_tables else np.zeros((0, emb), np.float32), noise[:, 0].copy(),
-        noise[:, 1].copy(), env_at, (*flat, shifts, slots), np.array(par_at, np.int64),
-        np.array(par_row, np.int64), np.array(par_mlp, np.int64), np.cumsum(par_tab_len) - par_tab_len, par_tab_len,
-        np.concatenate(tables) if tables else np.zeros((0, emb), np.float32), repeats,
+        order=order, rngs=rngs, inner=inner, modes=modes, decoders=dec_mlp, dec_at=np.cumsum(dec_len) - dec_len,
+        dec_len=dec_len, dec_tables=np.concatenate(dec_tables) if dec_tables else no_rows,
+        noise_a=noise[:, 0].copy(), noise_b=noise[:, 1].copy(), env_at=env_at, envelopes=(*flat, shifts, slots),
+        par_at=np.array(par_at, np.int64), par_row=np.array(par_row, np.int64), par_mlp=np.array(par_mlp, np.int64),
+        par_tab_at=np.cumsum(par_tab_len) - par_tab_len, par_tab_len=par_tab_len,
+        tables=np.concatenate(tables) if tables else no_rows, repeats=repeats,
     )
 
 
