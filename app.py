@@ -13,8 +13,8 @@ import datetime as dt
 import streamlit as st
 
 import plurel_core as pc
-from plurel_core import app_state as aps
-from views import _shared as shared
+from pages import _shared as shared
+from pages import _state as aps
 
 st.set_page_config(page_title="PluRel Studio", page_icon="🧬", layout="wide", initial_sidebar_state="expanded")
 
@@ -373,13 +373,13 @@ def download_box() -> None:
 
 
 PAGES = [
-    st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", url_path="overview", default=True),
-    st.Page("views/schema.py", title="Schema", icon=":material/schema:", url_path="schema"),
-    st.Page("views/foreign_keys.py", title="Foreign keys", icon=":material/link:", url_path="foreign_keys"),
-    st.Page("views/columns.py", title="Columns", icon=":material/bar_chart:", url_path="columns"),
-    st.Page("views/mechanisms.py", title="Mechanisms", icon=":material/account_tree:", url_path="mechanisms"),
-    st.Page("views/compare.py", title="Compare priors", icon=":material/compare:", url_path="compare"),
-    st.Page("views/export.py", title="Export", icon=":material/download:", url_path="export"),
+    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", url_path="overview", default=True),
+    st.Page("pages/schema.py", title="Schema", icon=":material/schema:", url_path="schema"),
+    st.Page("pages/foreign_keys.py", title="Foreign keys", icon=":material/link:", url_path="foreign_keys"),
+    st.Page("pages/columns.py", title="Columns", icon=":material/bar_chart:", url_path="columns"),
+    st.Page("pages/mechanisms.py", title="Mechanisms", icon=":material/account_tree:", url_path="mechanisms"),
+    st.Page("pages/compare.py", title="Compare priors", icon=":material/compare:", url_path="compare"),
+    st.Page("pages/export.py", title="Export", icon=":material/download:", url_path="export"),
 ]
 
 page = st.navigation(PAGES)

@@ -13,14 +13,22 @@ __version__ = "0.1.0"
 
 from plurel_core.config import Config, ConfigError, FloatRange, IntRange, prior_specs
 from plurel_core.database import ColumnMeta, Database, LinkTrace, ScmTrace, Table, Trace
-from plurel_core.pipeline import SizeError, estimate_bytes, estimate_cells, generate
+from plurel_core.pipeline import (
+    SizeError,
+    Stage1,
+    estimate_bytes,
+    estimate_cells,
+    generate,
+    preview_database,
+    sample_stage1,
+)
 from plurel_core.schema import ColumnSpec, ForeignKeySpec, Schema, TableSpec
 
 __all__ = [
     "ColumnMeta", "ColumnSpec", "Config", "ConfigError", "Database", "FloatRange", "ForeignKeySpec",
     "IntRange", "LinkTrace", "Schema", "ScmTrace", "SizeError", "Table", "TableSpec", "Trace",
     "estimate_bytes", "estimate_cells", "export_folder", "export_zip", "generate", "load_database", "prior_specs",
-    "schema_from_ddl", "DDLError", "Stage1", "sample_stage1",
+    "schema_from_ddl", "DDLError", "Stage1", "sample_stage1", "preview_database",
 ]
 
 _LAZY = {

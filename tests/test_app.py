@@ -9,12 +9,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import plurel_core as pc
-from plurel_core import app_state as aps
+from pages import _state as aps
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
-PAGES = ["views/overview.py", "views/schema.py", "views/foreign_keys.py", "views/columns.py",
-         "views/mechanisms.py", "views/compare.py", "views/export.py"]
+PAGES = ["pages/overview.py", "pages/schema.py", "pages/foreign_keys.py", "pages/columns.py",
+         "pages/mechanisms.py", "pages/compare.py", "pages/export.py"]
 TITLES = ["Overview", "Schema", "Foreign keys", "Columns", "Mechanisms", "Compare priors", "Export"]
 
 
@@ -53,17 +53,17 @@ def test_every_page_renders_for_every_preset(preset):
         no_exception(at)
         assert any(t.value == title for t in at.title), (path, [t.value for t in at.title])
     if preset == "demo":  # the interactive parts of the heavier pages, on the small preset
-        at.switch_page("views/foreign_keys.py").run()
+        at.switch_page("pages/foreign_keys.py").run()
         fk = at.selectbox(key="fk_choice")
         fk.set_value(fk.options[1] if len(fk.options) > 1 else fk.options[0]).run()
         no_exception(at)
-        at.switch_page("views/compare.py").run()
+        at.switch_page("pages/compare.py").run()
         at.slider(key="cmp_n").set_value(5).run()
         at.selectbox(key="cmp_other").set_value("preset: chain").run()
         at.button(key="cmp_run").click().run()
         no_exception(at)
         assert at.session_state["cmp_request"][2] == 5
-        at.switch_page("views/export.py").run()
+        at.switch_page("pages/export.py").run()
         at.button(key="exp_build").click().run()
         no_exception(at)
         assert any("ZIP ready" in s.value for s in at.success)
@@ -240,7 +240,7 @@ def test_sql_upload_over_one_megabyte_is_refused():
 
 def test_schema_view_shows_stage1_preview_then_full_database():
     at = make_app(preset="demo", seed=0)
-    at.switch_page("views/schema.py").run()
+    at.switch_page("pages/schema.py").run()
     at.slider(key="w:schema.num_tables").set_value((8, 8)).run()
     no_exception(at)
     assert any("Drawn from stage 1" in c.value for c in at.caption)  # this run drew the preview first
@@ -251,10 +251,19 @@ def test_schema_view_shows_stage1_preview_then_full_database():
     assert dict(at.query_params).get("cfg")
 
 
-def test_no_pages_directory_next_to_app():
-    # Streamlit treats a "pages/" folder next to the main script as a v1 multipage app and then
-    # runs a deep link such as /schema without app.py (no sidebar, no database). The views live
-    # in views/ and are routed by st.navigation.
-    assert not (ROOT / "pages").exists(), "remove pages/: it breaks st.navigation deep links"
-    for path in PAGES:
-        assert (ROOT / path).is_file()
+def test_pages_folder_pages_run_through_the_router():
+    # pages/ next to app.py makes Streamlit treat each AppTest run (and a server's first run) as a
+    # v1 multipage app that would run a page file without app.py; pages/_shared.ensure_router
+    # runs the router in its place, so every page keeps the sidebar and the same database.
+    assert (ROOT / "pages").is_dir()
+    at = make_app(preset="demo", seed=3).run()
+    first = at.session_state["plurel_db"].name
+    for path, title in zip(PAGES, TITLES):
+        at.switch_page(path).run()
+        no_exception(at)
+        demo_tables = pc.Config.preset("demo").schema.num_tables
+        assert at.slider(key="w:schema.num_tables").value == (demo_tables.lo, demo_tables.hi)
+        assert at.session_state["plurel_db"].name == first, path
+        assert title in [t.value for t in at.title], (path, [t.value for t in at.title])
+        at.run()  # a plain rerun stays on the page, with the sidebar
+        assert title in [t.value for t in at.title] and at.sidebar, path

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import plurel_core as pc
-from plurel_core import app_state as aps
+from pages import _state as aps
 from plurel_core import plots, stats
 
 
@@ -215,7 +215,7 @@ def test_ddl_size_limit():
 def test_stage1_preview_matches_the_generated_database(preset):
     cfg = pc.Config.preset(preset)
     for seed in (0, 1):
-        pre = aps.preview_database(cfg, seed)
+        pre = pc.preview_database(cfg, seed)
         assert pre is not None, "the pipeline's stage-1 helpers changed: the Schema view lost its preview"
         db = pc.generate(cfg, seed)
         assert list(pre.tables) == list(db.tables)

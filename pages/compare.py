@@ -4,9 +4,9 @@ import pandas as pd
 import streamlit as st
 
 import plurel_core as pc
-from plurel_core import app_state as aps
+from pages import _shared as shared
+from pages import _state as aps
 from plurel_core import plots, stats
-from views import _shared as shared
 
 
 @st.cache_data(max_entries=2000, show_spinner=False)

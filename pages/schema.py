@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
+from pages import _shared as shared
 from plurel_core import plots, stats
-from views import _shared as shared
 
 db = shared.current()
 shared.page_header("Schema", "Stage 1: the DAG of tables; arrows point from parent to child (child holds the FK)")

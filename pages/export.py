@@ -5,7 +5,7 @@ import io
 import streamlit as st
 
 import plurel_core as pc
-from views import _shared as shared
+from pages import _shared as shared
 
 db = shared.current()
 shared.page_header("Export", "Download the database on screen as a ZIP")

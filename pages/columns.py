@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from pages import _shared as shared
 from plurel_core import plots, stats
-from views import _shared as shared
 
 db = shared.current()
 shared.page_header("Columns", "Stage 3 and post-processing: the values of every feature column")

@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
+from pages import _shared as shared
 from plurel_core import plots
-from views import _shared as shared
 
 db = shared.current()
 shared.page_header("Mechanisms", "Stage 3: one structural causal model per table")

@@ -1,6 +1,7 @@
-"""Pure helpers behind the Streamlit app: config <-> URL encoding, widget values, live budget.
+"""App glue behind the Streamlit studio: config <-> URL encoding, widget values, live budget.
 
-Nothing here imports Streamlit, so all of it is unit-testable. The URL carries the preset name,
+It lives beside the pages, outside plurel_core; nothing here imports Streamlit, so all of it is
+unit-testable. The URL carries the preset name,
 the seed and only the *diff* of the config from its preset, as compact base64url(zlib(JSON)).
 """
 
@@ -282,53 +283,3 @@ def widget_plan(spec: PriorSpec) -> str:
     if spec.kind == "float":
         return "slider" if spec.bounds[1] - spec.bounds[0] <= 10 else "number"
     return {"choices": "multiselect", "bool": "checkbox", "date": "date"}[spec.kind]
-
-
-# --- stage-1 preview ----------------------------------------------------------------------------
-def preview_database(cfg: Config, seed: int, schema=None):
-    """A Database holding only stage 1 (tables, keys, planned columns, row counts, time span).
-
-    The Schema view draws it at once while stages 2-3 run (``pc.sample_stage1``); returns None
-    for a config stage 1 cannot sample, and the app then waits for the full database.
-    """
-    import networkx as nx
-    import pandas as pd
-
-    from plurel_core.database import ColumnMeta, Database, Table, Trace
-    from plurel_core.pipeline import sample_stage1
-
-    try:
-        plan = sample_stage1(cfg, int(seed), schema)
-    except ValueError:
-        return None
-    spec_schema, rows = plan.schema, plan.rows
-    lo, hi, val, test = plan.min_timestamp, plan.max_timestamp, plan.val_timestamp, plan.test_timestamp
-    order = spec_schema.generation_order()
-    generation = {name: i for i, names in enumerate(order) for name in names}
-    g = nx.DiGraph()
-    tables = {}
-    for name in [n for names in order for n in names]:  # generation order, as generate() keeps it
-        t = spec_schema.tables[name]
-        cols: dict[str, ColumnMeta] = {}
-        if t.pkey:
-            cols[t.pkey] = ColumnMeta("pkey")
-        for fk in t.fkeys:
-            cols[fk.column] = ColumnMeta("fkey")
-        if t.time_col:
-            cols[t.time_col] = ColumnMeta("time")
-        for c in t.features:
-            cols.setdefault(c.name, ColumnMeta(c.kind, categories=list(c.labels) if c.labels else None))
-        n = int(rows.get(name, t.n_rows or 0))
-        tables[name] = Table(df=pd.DataFrame(index=pd.RangeIndex(n)), pkey_col=t.pkey,
-                             fkey_col_to_pkey_table={fk.column: fk.parent for fk in t.fkeys},
-                             time_col=t.time_col, kind=t.kind, columns=cols, composite_key=tuple(t.composite_key))
-        g.add_node(name, kind=t.kind, rows=n, node_id=t.node_id, generation=generation.get(name, 0))
-    for name, t in spec_schema.tables.items():
-        for fk in t.fkeys:
-            if fk.parent != name and fk.parent in tables:
-                g.add_edge(fk.parent, name)
-    trace = Trace(schema_graph=g, table_layout=spec_schema.layout, table_layout_params=dict(spec_schema.layout_params),
-                  links={}, scm={}, priors={"database": {"num_tables": len(tables)}, "tables": {}},
-                  min_timestamp=lo, max_timestamp=hi, val_timestamp=val, test_timestamp=test,
-                  timings={"stage1": 0.0, "total": 0.0}, notes=["stage-1 preview"])
-    return Database(tables=tables, config=cfg, seed=int(seed), trace=trace)

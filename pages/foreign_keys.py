@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from pages import _shared as shared
 from plurel_core import plots, stats
-from views import _shared as shared
 
 db = shared.current()
 shared.page_header("Foreign keys", "Stage 2: every child row picks one parent row from a hierarchical SBM")

@@ -12,7 +12,6 @@ import hashlib
 import streamlit as st
 
 import plurel_core as pc
-from plurel_core import app_state as aps
 from plurel_core import plots
 
 DB_KEY = "plurel_db"
@@ -55,7 +54,7 @@ def is_generated(cfg_json: str, seed: int, ddl: str = "", dialect: str = "auto")
 @st.cache_data(max_entries=64, show_spinner=False)
 def preview(cfg_json: str, seed: int, ddl: str = "", dialect: str = "auto"):
     """Stage 1 only (tables, keys, rows) for drawing the schema while stages 2-3 run; or None."""
-    return aps.preview_database(pc.Config.from_json(cfg_json), int(seed), parse_ddl(ddl, dialect))
+    return pc.preview_database(pc.Config.from_json(cfg_json), int(seed), parse_ddl(ddl, dialect))
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
@@ -79,8 +78,34 @@ def is_preview() -> bool:
     return bool(st.session_state.get(PREVIEW_KEY))
 
 
+def ensure_router() -> None:
+    """Run the router when Streamlit ran a page file on its own.
+
+    Streamlit takes a ``pages/`` folder next to the main script for a v1 multipage app until the
+    first ``st.navigation`` call of the process (and on every AppTest run): a deep link such as
+    ``/schema`` then runs ``pages/schema.py`` without app.py, so without the sidebar and its
+    database. A page that finds that mode on switches it off and runs app.py in its place, in the
+    same script run (so a button press of this run is not lost); app.py's ``st.navigation``
+    resolves the same URL and runs this page inside the router.
+    """
+    import runpy
+
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if not PagesManager.uses_pages_directory:
+        return
+    PagesManager.uses_pages_directory = False
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return
+    runpy.run_path(ctx.pages_manager.main_script_path, run_name="__main__")
+    st.stop()
+
+
 def current():
     """The database on screen (the last good one when the sidebar holds an invalid config)."""
+    ensure_router()
     db = st.session_state.get(DB_KEY)
     if db is None:
         st.info("No database yet: fix the settings in the sidebar.")
