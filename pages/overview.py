@@ -18,6 +18,16 @@ cols[3].metric("Cells", f"{db.num_cells:,}")
 cols[4].metric("Activity tables", sum(tb.kind == "activity" for tb in db.tables.values()))
 cols[5].metric("Generation", f"{t.get('total', 0.0):.2f} s")
 
+kinds = {k: sum(stats.feature_kind_counts(tb)[k] for tb in db.tables.values())
+         for k in ("numerical", "categorical", "boolean", "text", "time")}
+kind_cols = st.columns(6)
+kind_cols[0].metric("Feature columns", sum(kinds.values()))
+kind_cols[1].metric("Numerical", kinds["numerical"], help="float64, NaN where missing")
+kind_cols[2].metric("Categorical", kinds["categorical"], help="pandas category over its labels")
+kind_cols[3].metric("Boolean", kinds["boolean"], help="bool: binarized categoricals (label > 0) and SQL BOOLEAN columns")
+kind_cols[4].metric("Text", kinds["text"])
+kind_cols[5].metric("Time", kinds["time"], help="besides the time column of each activity table")
+
 stage_cols = st.columns(4)
 for c, (key, label) in zip(stage_cols, [("stage1", "Stage 1 · schema"), ("stage2", "Stage 2 · FKs"),
                                         ("stage3", "Stage 3 · features"), ("postprocess", "Post-processing")]):

@@ -62,13 +62,38 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def sql_literal(value: Any) -> str:
+    """A SQL literal for a category label (integers bare, text single-quoted)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "1" if value else "0"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError(f"category label {text!r} contains a NUL character, which SQL cannot quote")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def value_check(col: str, dtype: Any) -> str | None:
+    """The CHECK clause that keeps a boolean column to 0 / 1 and a categorical to its labels."""
+    if pd.api.types.is_bool_dtype(dtype):
+        return f"CHECK ({quote_ident(col)} IN (0, 1))"
+    if isinstance(dtype, pd.CategoricalDtype) and len(dtype.categories):
+        return f"CHECK ({quote_ident(col)} IN ({', '.join(sql_literal(v) for v in dtype.categories)}))"
+    return None
+
+
 def _comment(text: str) -> str:
     """Text safe inside a ``--`` comment (no line breaks or control characters)."""
     return json.dumps(str(text), ensure_ascii=False)[1:-1]
 
 
 def sql_type(dtype: Any) -> str:
-    """Column type accepted by both SQLite and DuckDB for a pandas dtype."""
+    """Column type accepted by both SQLite and DuckDB for a pandas dtype (a categorical by its labels)."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        return sql_type(dtype.categories.dtype)
     if pd.api.types.is_bool_dtype(dtype):
         return "BOOLEAN"
     if pd.api.types.is_integer_dtype(dtype):
@@ -310,6 +335,9 @@ def create_table_sql(db, name: str, *, created: set[str] | None = None) -> str:
             decl += " NOT NULL"
         if col == t.pkey_col:
             decl += " PRIMARY KEY"
+        check = value_check(col, s.dtype)
+        if check:
+            decl += " " + check
         lines.append(decl)
     if not t.pkey_col and t.composite_key:
         tail.append(f"    PRIMARY KEY ({', '.join(quote_ident(c) for c in t.composite_key)})")
@@ -590,7 +618,22 @@ class _DirSink(_Sink):
 # table writers
 # --------------------------------------------------------------------------------------------
 def _arrow_table(t) -> pa.Table:
-    return pa.Table.from_pandas(t.df, preserve_index=False)
+    """The table in Arrow: booleans as ``bool``, categoricals dictionary-encoded.
+
+    Parquet keeps a dictionary's logical type for text only (an integer dictionary reads back as
+    plain integers), so integer labels are written as the dictionary of their text; metadata.json
+    records the labels with their type and :func:`plurel_core.load_database` restores them.
+    """
+    table = pa.Table.from_pandas(t.df, preserve_index=False)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type) and not (pa.types.is_string(field.type.value_type)
+                                                        or pa.types.is_large_string(field.type.value_type)):
+            cat = t.df[field.name].cat
+            labels = pa.array([str(v) for v in cat.categories], type=pa.string())
+            codes = pa.array(cat.codes.to_numpy(), mask=cat.codes.to_numpy() < 0, type=field.type.index_type)
+            table = table.set_column(i, pa.field(field.name, pa.dictionary(field.type.index_type, pa.string())),
+                                     pa.DictionaryArray.from_arrays(codes, labels))
+    return table
 
 
 def parquet_schema_metadata(t) -> dict[bytes, bytes]:
@@ -618,8 +661,11 @@ def _write_csv(t, out) -> None:
         s = df[col]
         if pd.api.types.is_datetime64_any_dtype(s.dtype):
             columns.append(pa.array(iso_strings(s), type=pa.string()))
-        elif pd.api.types.is_bool_dtype(s.dtype):
+        elif pd.api.types.is_bool_dtype(s.dtype):  # true / false
             columns.append(pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.bool_()))
+        elif isinstance(s.dtype, pd.CategoricalDtype):  # the labels themselves
+            labels, missing = category_labels(s)
+            columns.append(pa.array(labels, mask=missing if missing.any() else None))
         else:
             columns.append(pa.Array.from_pandas(s))
         names.append(str(col))
@@ -629,9 +675,26 @@ def _write_csv(t, out) -> None:
     pacsv.write_csv(table, out, write_options=options)
 
 
+def category_labels(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The label of every row of a categorical column, and the mask of its missing rows."""
+    codes = s.cat.codes.to_numpy()
+    labels = s.cat.categories.to_numpy()
+    missing = codes < 0
+    if not len(labels):
+        return np.full(len(codes), None, dtype=object), missing
+    return labels[np.where(missing, 0, codes)], missing
+
+
 def _sqlite_values(s: pd.Series) -> list:
-    """Python values for sqlite3 (None for missing, ISO text for timestamps, 0/1 for booleans)."""
+    """Python values for sqlite3 (None for missing, ISO text for timestamps, 0/1 for booleans,
+    labels for categoricals)."""
     dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        labels, missing = category_labels(s)
+        out = labels.tolist()  # Python ints / str
+        for i in np.flatnonzero(missing):
+            out[i] = None
+        return out
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return iso_strings(s).tolist()
     if pd.api.types.is_float_dtype(dtype) and isinstance(dtype, np.dtype):

@@ -2,8 +2,9 @@
 
 What is restored:
 
-- every table's DataFrame with its dtypes (from ``db/<t>.parquet``, or from ``csv/<t>.csv``
-  with the dtypes recorded in metadata.json when the export has no Parquet files), column order,
+- every table's DataFrame with its dtypes (from ``db/<t>.parquet``, else ``csv/<t>.csv``, else
+  ``database.sqlite``, with the dtypes recorded in metadata.json: booleans ``bool``, categoricals
+  pandas ``category`` over the recorded labels, integer or text), column order,
   primary key, composite key, foreign keys, time column, kind and every column's
   :class:`ColumnMeta`;
 - the config and the seed (config.json), so ``generate(db.config, db.seed)`` remakes it;
@@ -22,7 +23,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
+import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -51,6 +56,10 @@ class _DirSource:
     def parquet(self, rel: str):
         return pq.read_table(self.root / rel)
 
+    @contextmanager
+    def local_file(self, rel: str) -> Iterator[str]:
+        yield str(self.root / rel)
+
 
 class _ZipSource:
     """Files of an export inside a ZIP, relative to its one root folder."""
@@ -73,6 +82,17 @@ class _ZipSource:
     def parquet(self, rel: str):
         return pq.read_table(io.BytesIO(self.read_bytes(rel)))
 
+    @contextmanager
+    def local_file(self, rel: str) -> Iterator[str]:
+        """The entry extracted to a temporary file (sqlite3 reads files only), removed afterwards."""
+        fd, path = tempfile.mkstemp(suffix=Path(rel).suffix)
+        try:
+            with os.fdopen(fd, "wb") as out, self.zf.open(f"{self.root}/{rel}") as entry:
+                shutil.copyfileobj(entry, out, 1 << 20)
+            yield path
+        finally:
+            os.unlink(path)
+
 
 def _find_root(folder: Path) -> Path:
     if (folder / "metadata.json").is_file():
@@ -84,6 +104,31 @@ def _find_root(folder: Path) -> Path:
     return found[0]
 
 
+def as_categorical(values: pd.Series, categories: list[Any]) -> pd.Series:
+    """A column of labels (any representation: ints, their text, a categorical) as a pandas
+    Categorical over ``categories``, in that order; a label outside them is an error."""
+    cats = pd.Index(list(categories))
+    source = pd.Categorical(values)
+    by_text = {str(c): i for i, c in enumerate(cats)}
+    remap = np.array([by_text.get(str(c), -2) for c in source.categories], dtype=np.int64)
+    if (remap == -2).any():
+        unknown = [c for c, r in zip(source.categories, remap) if r == -2]
+        raise ValueError(f"column {values.name!r}: labels {unknown[:5]} are not among its categories")
+    codes = np.where(source.codes >= 0, remap[np.clip(source.codes, 0, None)] if len(remap) else -1, -1)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=cats), index=values.index, name=values.name)
+
+
+def _restore_dtypes(df: pd.DataFrame, columns: list[dict[str, Any]]) -> pd.DataFrame:
+    """The recorded dtype of every column: categoricals over their labels, booleans as bool."""
+    for c in columns:
+        name, dtype = c["name"], c["dtype"]
+        if dtype == "category":
+            df[name] = as_categorical(df[name], c.get("categories") or [])
+        elif dtype == "bool" and df[name].dtype != bool:
+            df[name] = df[name].astype(bool)
+    return df
+
+
 def _read_csv(src: _DirSource | _ZipSource, rel: str, columns: list[dict[str, Any]]) -> pd.DataFrame:
     dates = [c["name"] for c in columns if c["dtype"].startswith("datetime")]
     dtypes = {}
@@ -93,16 +138,48 @@ def _read_csv(src: _DirSource | _ZipSource, rel: str, columns: list[dict[str, An
         dtype = c["dtype"]
         if dtype == "bool":
             dtype = "boolean"  # read as nullable, converted back below
-        dtypes[c["name"]] = "object" if dtype in ("object", "str") else dtype
+        dtypes[c["name"]] = "object" if dtype in ("object", "str", "category") else dtype
     df = pd.read_csv(io.BytesIO(src.read_bytes(rel)), dtype=dtypes, keep_default_na=False,
                      na_values=[""])
     for c in columns:
         name, dtype = c["name"], c["dtype"]
         if name in dates:
             df[name] = pd.to_datetime(df[name], format="ISO8601").astype(dtype)
-        elif dtype in ("bool", "str"):
+        elif dtype == "str":
             df[name] = df[name].astype(dtype)
-    return df[[c["name"] for c in columns]]
+    return _restore_dtypes(df, columns)[[c["name"] for c in columns]]
+
+
+def _read_sqlite(path: str, name: str, columns: list[dict[str, Any]]) -> pd.DataFrame:
+    """One table of database.sqlite with the dtypes recorded in metadata.json."""
+    import sqlite3
+
+    from plurel_core.export import quote_ident
+
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = con.execute(f"SELECT * FROM {quote_ident(name)} ORDER BY rowid").fetchall()
+    finally:
+        con.close()
+    data = {}
+    for i, c in enumerate(columns):
+        values = [r[i] for r in rows]
+        dtype = c["dtype"]
+        if dtype.startswith("datetime"):
+            data[c["name"]] = pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601").astype(dtype)
+        elif dtype in ("category", "object", "str"):
+            data[c["name"]] = pd.Series(values, dtype=object)
+        elif dtype == "bool":
+            data[c["name"]] = pd.Series(values, dtype="boolean")
+        elif dtype.startswith("float"):
+            data[c["name"]] = pd.Series([np.nan if v is None else v for v in values], dtype=dtype)
+        else:
+            data[c["name"]] = pd.Series(values, dtype=object).astype(dtype)
+    df = pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
+    for c in columns:
+        if c["dtype"] == "str":
+            df[c["name"]] = df[c["name"]].astype("str")
+    return _restore_dtypes(df, columns)
 
 
 def _column_meta(c: dict[str, Any]) -> ColumnMeta:
@@ -174,24 +251,30 @@ def _load(src: _DirSource | _ZipSource) -> Database:
     payload = json.loads(src.read_bytes("config.json"))
     config = Config.from_dict(payload["config"])
     tables: dict[str, Table] = {}
-    for name, tm in meta["tables"].items():
-        stem, columns = tm["file_stem"], tm["columns"]
-        if src.exists(f"db/{stem}.parquet"):
-            df = src.parquet(f"db/{stem}.parquet").to_pandas()
-        elif src.exists(f"csv/{stem}.csv"):
-            df = _read_csv(src, f"csv/{stem}.csv", columns)
-        else:
-            raise ValueError(f"table {name!r}: neither db/{stem}.parquet nor csv/{stem}.csv in the export")
-        order = [c["name"] for c in columns]
-        if list(df.columns) != order:
-            raise ValueError(f"table {name!r}: columns {list(df.columns)} differ from metadata {order}")
-        tables[name] = Table(
-            df=df, pkey_col=tm["pkey_col"],
-            fkey_col_to_pkey_table={fk["column"]: fk["parent"] for fk in tm["foreign_keys"]},
-            time_col=tm["time_col"], kind=tm["kind"],
-            columns={c["name"]: _column_meta(c) for c in columns if c.get("kind") is not None},
-            composite_key=tuple(tm.get("composite_key") or ()),
-        )
+    sqlite_path = None
+    with ExitStack() as files:  # a SQLite file extracted from a ZIP lives until every table is read
+        for name, tm in meta["tables"].items():
+            stem, columns = tm["file_stem"], tm["columns"]
+            if src.exists(f"db/{stem}.parquet"):
+                df = _restore_dtypes(src.parquet(f"db/{stem}.parquet").to_pandas(), columns)
+            elif src.exists(f"csv/{stem}.csv"):
+                df = _read_csv(src, f"csv/{stem}.csv", columns)
+            elif src.exists("database.sqlite"):
+                sqlite_path = sqlite_path or files.enter_context(src.local_file("database.sqlite"))
+                df = _read_sqlite(sqlite_path, name, columns)
+            else:
+                raise ValueError(f"table {name!r}: none of db/{stem}.parquet, csv/{stem}.csv, database.sqlite "
+                                 "in the export")
+            order = [c["name"] for c in columns]
+            if list(df.columns) != order:
+                raise ValueError(f"table {name!r}: columns {list(df.columns)} differ from metadata {order}")
+            tables[name] = Table(
+                df=df, pkey_col=tm["pkey_col"],
+                fkey_col_to_pkey_table={fk["column"]: fk["parent"] for fk in tm["foreign_keys"]},
+                time_col=tm["time_col"], kind=tm["kind"],
+                columns={c["name"]: _column_meta(c) for c in columns if c.get("kind") is not None},
+                composite_key=tuple(tm.get("composite_key") or ()),
+            )
     return Database(tables=tables, config=config, seed=int(payload["seed"]), trace=_trace(meta, tables))
 
 

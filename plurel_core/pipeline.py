@@ -29,6 +29,7 @@ from plurel_core.links import distinct_combinations, popularity, sample_hsbm, sa
 from plurel_core.postprocess import (
     apply_transform,
     binarize,
+    categorical,
     is_constant,
     missing_count,
     set_missing,
@@ -477,22 +478,21 @@ def _assemble(cfg, seed, t: TableSpec, n, raw, raw_kinds, labels, links, lo, hi,
     for name, values in raw.items():
         kind, _k = raw_kinds[name]
         spec = spec_by_name[name]
-        if kind == "numerical":
+        if kind == "numerical":  # kept even when constant, as the authors do
             transform = str(pick(rng, pp.transforms))
-            x = set_missing(apply_transform(transform, values), n_missing, rng)
-            if pp.binarize and not keep_constant and is_constant(x):
-                dropped.append(name)
-                continue
-            data[name] = x
+            data[name] = set_missing(apply_transform(transform, values), n_missing, rng)
             meta[name] = ColumnMeta("numerical", transform=transform, missing=n_missing)
         elif name in labels:
             lab = labels[name]
             if spec.kind == "boolean":
-                data[name] = pd.array(np.asarray(lab, dtype=bool)[values], dtype="boolean")
+                data[name] = np.asarray(lab, dtype=bool)[values]
                 meta[name] = ColumnMeta("boolean", categories=[False, True])
-            else:
+            elif spec.kind == "text":
                 data[name] = pd.array(np.asarray(lab, dtype=object)[values], dtype="string")
-                meta[name] = ColumnMeta("text" if spec.kind == "text" else "categorical", categories=list(lab))
+                meta[name] = ColumnMeta("text", categories=list(lab))
+            else:
+                data[name] = categorical(values, lab)
+                meta[name] = ColumnMeta("categorical", categories=list(lab))
         else:
             k = raw_kinds[name][1]
             if pp.binarize:
@@ -500,10 +500,11 @@ def _assemble(cfg, seed, t: TableSpec, n, raw, raw_kinds, labels, links, lo, hi,
                 if not keep_constant and is_constant(values):
                     dropped.append(name)
                     continue
-                meta[name] = ColumnMeta("categorical", categories=[0, 1], binarized=True)
+                data[name] = values
+                meta[name] = ColumnMeta("categorical", categories=[False, True], binarized=True)
             else:
+                data[name] = categorical(values, range(k))
                 meta[name] = ColumnMeta("categorical", categories=list(range(k)))
-            data[name] = values
     for name in sorted(alternate_keys & set(data)):
         if meta[name].kind == "numerical":
             data[name] = np.arange(n, dtype=np.float64)

@@ -262,7 +262,7 @@ def column_figure(db, table: str, col: str) -> go.Figure:
     s = t.df[col]
     miss = stats.missing_share(s)
     kind = meta.kind
-    parts = [kind]
+    parts = [f"{stats.feature_kind(t, col)} ({s.dtype})"]
     if meta.transform:
         parts.append(f"transform {meta.transform}")
     if meta.binarized:
@@ -270,15 +270,28 @@ def column_figure(db, table: str, col: str) -> go.Figure:
     parts.append(f"{miss:.1%} missing")
     title = f"{col}<br><sup style='color:#868e96'>{' · '.join(parts)}</sup>"
     if kind in ("categorical", "text", "boolean") or (s.dtype == object):
-        vc = s.astype("object").where(s.notna(), None).dropna().astype(str).value_counts()
-        if len(vc) > 30:
-            vc = vc.iloc[:30]
-        order = sorted(vc.index, key=lambda v: (len(v), v)) if kind == "categorical" else list(vc.index)
-        fig = go.Figure(go.Bar(x=order, y=vc.loc[order].to_numpy(), marker_color=CATEGORICAL_COLOR))
+        labels, counts = category_counts(s)
+        fig = go.Figure(go.Bar(x=labels, y=counts, marker_color=CATEGORICAL_COLOR))
         fig.update_xaxes(type="category")
         return _style(fig, title, "value", "rows", height=320).update_layout(margin=dict(t=75))
     fig = go.Figure(go.Histogram(x=s.dropna(), nbinsx=40, marker_color=NUMERICAL_COLOR))
     return _style(fig, title, "value" if kind != "time" else "time", "rows", height=320).update_layout(margin=dict(t=75))
+
+
+def category_counts(s: pd.Series, limit: int = 30) -> tuple[list[str], np.ndarray]:
+    """Labels and row counts of a bar chart: a boolean column as false / true, a categorical in
+    its category order with unused categories at 0, other columns by count; at most ``limit``
+    bars (the most frequent, kept in that order)."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        vc = s.dropna().astype(bool).value_counts().reindex([False, True], fill_value=0)
+    elif isinstance(s.dtype, pd.CategoricalDtype):
+        vc = s.value_counts(sort=False, dropna=True)
+    else:
+        vc = s.astype("object").where(s.notna(), None).dropna().astype(str).value_counts()
+    if len(vc) > limit:
+        keep = set(vc.sort_values(ascending=False, kind="stable").index[:limit])
+        vc = vc[[v in keep for v in vc.index]]
+    return [str(v).lower() if isinstance(v, (bool, np.bool_)) else str(v) for v in vc.index], vc.to_numpy()
 
 
 def columns_over_time(db, table: str, cols: list[str] | None = None, max_points: int = 4000) -> go.Figure:
@@ -330,6 +343,9 @@ def join_figure(db, child: str, fkey_col: str, child_col: str, parent_col: str, 
     cat = ("categorical", "text", "boolean")
     if pkind in cat and ckind not in cat:
         fig = go.Figure(go.Box(x=j["parent"].astype(str), y=j["child"], marker_color=NUMERICAL_COLOR, boxpoints=False))
+    elif ckind in cat and pkind not in cat:
+        fig = go.Figure(go.Box(y=j["child"].astype(str), x=j["parent"], orientation="h", marker_color=NUMERICAL_COLOR,
+                               boxpoints=False))
     elif pkind in cat and ckind in cat:
         tab = pd.crosstab(j["child"].astype(str), j["parent"].astype(str))
         fig = go.Figure(go.Heatmap(z=tab.to_numpy(), x=list(tab.columns), y=list(tab.index), colorscale="Greens",

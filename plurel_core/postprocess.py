@@ -1,8 +1,15 @@
-"""Post-processing per table: numerical transforms, exact missing counts, binarization."""
+"""Post-processing per table: numerical transforms, exact missing counts, binarization.
+
+Column dtypes follow the authors' output: a binarized categorical is a numpy ``bool`` column, a
+categorical that is not binarized a pandas ``Categorical`` whose categories are its labels.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
+import pandas as pd
 
 TRANSFORMS = ("identity", "rank_uniform", "signed_log1p", "signed_sqrt", "standardize")
 
@@ -37,7 +44,13 @@ def set_missing(x: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarr
 
 
 def binarize(labels: np.ndarray) -> np.ndarray:
-    return (labels > 0).astype(np.int64)
+    """Integer labels as booleans, label > 0 (the paper's binary pretraining target)."""
+    return np.asarray(labels) > 0
+
+
+def categorical(codes: np.ndarray, labels: Iterable) -> pd.Categorical:
+    """Label codes 0..k-1 as a pandas Categorical over ``labels`` (every label a category, used or not)."""
+    return pd.Categorical.from_codes(np.asarray(codes, dtype=np.int64), categories=pd.Index(list(labels)))
 
 
 def is_constant(x: np.ndarray) -> bool:

@@ -116,10 +116,17 @@ def block_crosstab(db, key: str) -> pd.DataFrame:
 
 
 # --- tables and columns ---------------------------------------------------------------------
+def feature_kind(table, col: str) -> str:
+    """The kind a view counts a feature column as: a binarized categorical (a ``bool`` column) is
+    a boolean, apart from the categoricals that keep their labels."""
+    meta = table.columns[col]
+    return "boolean" if meta.kind == "categorical" and meta.binarized else meta.kind
+
+
 def feature_kind_counts(table) -> dict[str, int]:
     counts = dict.fromkeys(FEATURE_KINDS, 0)
     for col in table.feature_cols:
-        kind = table.columns[col].kind
+        kind = feature_kind(table, col)
         counts[kind] = counts.get(kind, 0) + 1
     return counts
 
@@ -154,7 +161,7 @@ def column_summary(db, table: str) -> pd.DataFrame:
         meta = t.columns[col]
         s = t.df[col]
         rows.append({
-            "column": col, "type": meta.kind, "transform": meta.transform or "",
+            "column": col, "type": feature_kind(t, col), "dtype": str(s.dtype), "transform": meta.transform or "",
             "missing": missing_share(s), "distinct": int(s.nunique(dropna=True)),
             "binarized": bool(meta.binarized), "SCM node": meta.node,
         })
@@ -162,13 +169,20 @@ def column_summary(db, table: str) -> pd.DataFrame:
 
 
 def numeric_frame(table, cols: list[str] | None = None) -> pd.DataFrame:
-    """Feature columns as floats (categoricals as label codes, time as days) for correlations."""
+    """Feature columns as floats for correlations and plots: integer-labelled categoricals as their
+    labels, other categoricals and text as codes (NaN where missing), booleans as 0/1, time as days."""
     cols = table.feature_cols if cols is None else cols
     out = {}
     for col in cols:
         s = table.df[col]
         kind = table.columns[col].kind
-        if kind == "time" or pd.api.types.is_datetime64_any_dtype(s):
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            codes = s.cat.codes.to_numpy()
+            cats = s.cat.categories
+            values = cats.to_numpy(dtype=np.float64) if pd.api.types.is_numeric_dtype(cats.dtype) \
+                else np.arange(len(cats), dtype=np.float64)
+            out[col] = np.where(codes >= 0, values[np.clip(codes, 0, None)] if len(cats) else np.nan, np.nan)
+        elif kind == "time" or pd.api.types.is_datetime64_any_dtype(s):
             out[col] = (s - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0
         elif kind in ("text",) or pd.api.types.is_string_dtype(s) or s.dtype == object:
             codes = pd.Categorical(s).codes.astype(np.float64)

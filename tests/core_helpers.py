@@ -145,8 +145,8 @@ def check_invariants(db: pc.Database, cfg: pc.Config | None = None) -> None:
         assert priors["missing_per_numerical_column"] == n_missing
         for col in feats:
             meta = t.columns[col]
-            x = df[col].to_numpy()
             if meta.kind == "numerical":
+                x = df[col].to_numpy()
                 assert df[col].dtype == np.float64
                 assert int(np.isnan(x).sum()) == n_missing, (name, col)
                 assert meta.missing == n_missing
@@ -154,20 +154,25 @@ def check_invariants(db: pc.Database, cfg: pc.Config | None = None) -> None:
                 assert meta.transform in cfg.postprocess.transforms
             else:
                 assert meta.kind == "categorical", (name, col, meta.kind)
-                assert df[col].dtype == np.int64
                 if cfg.postprocess.binarize:
-                    assert meta.binarized and meta.categories == [0, 1]
-                    assert set(np.unique(x)) == {0, 1}, "binarized and not constant"
+                    # the authors' output: a binarized categorical is a bool column, never missing,
+                    # and one left with a single value is dropped
+                    assert df[col].dtype == np.bool_, (name, col, df[col].dtype)
+                    assert meta.binarized and meta.categories == [False, True]
+                    assert df[col].nunique() == 2, f"{name}.{col} is binarized and constant but was kept"
                 else:
+                    dtype = df[col].dtype
+                    assert isinstance(dtype, pd.CategoricalDtype) and not dtype.ordered, (name, col, dtype)
                     k = len(meta.categories)
-                    assert meta.categories == list(range(k))
+                    assert meta.categories == list(range(k)) == list(dtype.categories), (name, col)
+                    assert dtype.categories.dtype == np.int64
                     assert in_range(k, sp.num_categories), (name, col, k)
-                    assert x.min() >= 0 and x.max() < k, (name, col)
-        if cfg.postprocess.binarize:
-            for col in feats:
-                x = df[col].to_numpy()
-                f = x[~np.isnan(x)] if x.dtype.kind == "f" else x
-                assert len(np.unique(f)) > 1, f"{name}.{col} is constant but was kept"
+                    assert not df[col].isna().any(), (name, col)
+        dropped = priors["dropped_columns"]
+        if dropped:
+            assert cfg.postprocess.binarize, "only binarization drops columns"
+        for col in dropped:
+            assert col not in df.columns
 
     # Links trace covers exactly the FKs
     assert set(tr.links) == {f"{c}.{col}" for c, col, _ in db.foreign_keys}

@@ -15,6 +15,7 @@ from plurel_core.postprocess import (
     TRANSFORMS,
     apply_transform,
     binarize,
+    categorical,
     is_constant,
     missing_count,
     set_missing,
@@ -623,12 +624,20 @@ def test_exact_missing_counts():
 def test_binarize_and_constant():
     labels = np.array([0, 1, 2, 5, 0, 3])
     b = binarize(labels)
-    assert b.tolist() == [0, 1, 1, 1, 0, 1] and b.dtype == np.int64
+    assert b.tolist() == [False, True, True, True, False, True] and b.dtype == np.bool_
     assert is_constant(binarize(np.array([1, 2, 3])))
     assert not is_constant(b)
     assert is_constant(np.array([np.nan, 2.0, 2.0]))
     assert is_constant(np.array([np.nan, np.nan]))
     assert not is_constant(np.array([np.nan, 1.0, 2.0]))
+
+
+def test_categorical_keeps_every_label_as_a_category():
+    c = categorical(np.array([2, 0, 2]), range(4))
+    assert list(c.categories) == [0, 1, 2, 3] and c.categories.dtype == np.int64 and not c.ordered
+    assert c.tolist() == [2, 0, 2] and c.codes.tolist() == [2, 0, 2]
+    s = categorical(np.array([1, 1]), ["paid", "shipped", "lost"])
+    assert list(s.categories) == ["paid", "shipped", "lost"] and s.tolist() == ["shipped", "shipped"]
 
 
 def test_nodes_no_column_depends_on_get_no_mlps():

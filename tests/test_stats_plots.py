@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from hypothesis import given, settings
@@ -244,3 +245,66 @@ def test_scm_graph_fades_the_nodes_that_are_not_evaluated():
         assert f"({len(skipped)} faded: not evaluated)" in fig.layout.title.text
         return
     raise AssertionError("paper seed 0 has a table with nodes no column descends from")
+
+
+# --- booleans and categoricals in the views ------------------------------------------------------
+def _typed_table() -> pc.Table:
+    df = pd.DataFrame({
+        "flag": np.array([True, False, True, True]),
+        "tier": pd.Categorical.from_codes([2, 0, 2, 1], categories=[0, 1, 2, 3]),
+        "word": pd.Categorical.from_codes([1, -1, 0, 1], categories=["b", "a"]),
+        "x": [0.5, 1.5, np.nan, 3.0],
+    })
+    cols = {"flag": pc.ColumnMeta("categorical", categories=[False, True], binarized=True),
+            "tier": pc.ColumnMeta("categorical", categories=[0, 1, 2, 3]),
+            "word": pc.ColumnMeta("categorical", categories=["b", "a"]),
+            "x": pc.ColumnMeta("numerical")}
+    return pc.Table(df=df, pkey_col=None, fkey_col_to_pkey_table={}, time_col=None, columns=cols)
+
+
+def test_numeric_frame_uses_labels_codes_and_0_1():
+    num = stats.numeric_frame(_typed_table())
+    assert num["flag"].tolist() == [1.0, 0.0, 1.0, 1.0]
+    assert num["tier"].tolist() == [2.0, 0.0, 2.0, 1.0]  # integer labels as themselves
+    assert num["word"].iloc[[0, 2, 3]].tolist() == [1.0, 0.0, 1.0] and np.isnan(num["word"].iloc[1])
+    assert all(num[c].dtype == np.float64 for c in num)
+    corr = stats.correlation(_typed_table())
+    assert corr.shape == (4, 4) and corr.loc["tier", "tier"] == pytest.approx(1.0)
+
+
+def test_binarized_columns_count_as_booleans():
+    t = _typed_table()
+    counts = stats.feature_kind_counts(t)
+    assert counts["boolean"] == 1 and counts["categorical"] == 2 and counts["numerical"] == 1
+    assert stats.feature_kind(t, "flag") == "boolean"
+
+
+def test_bar_counts_keep_category_order_and_unused_labels():
+    t = _typed_table()
+    assert plots.category_counts(t.df["flag"]) == (["false", "true"], pytest.approx([1, 3]))
+    labels, counts = plots.category_counts(t.df["tier"])
+    assert labels == ["0", "1", "2", "3"] and counts.tolist() == [1, 1, 2, 0]
+    labels, counts = plots.category_counts(t.df["word"])
+    assert labels == ["b", "a"] and counts.tolist() == [1, 2]  # the missing row is not counted
+    labels, counts = plots.category_counts(pd.Series(pd.Categorical.from_codes(np.arange(40) % 35, range(35))), limit=5)
+    assert len(labels) == 5 and labels == sorted(labels, key=int)
+
+
+def test_column_and_join_figures_draw_booleans_and_categoricals():
+    db = pc.generate(pc.Config.preset("demo").replace(**{"postprocess.binarize": False}), 1)
+    binar = pc.generate(pc.Config.preset("demo"), 1)
+    for d in (db, binar):
+        for name, t in d.tables.items():
+            for col in t.feature_cols:
+                fig = plots.column_figure(d, name, col)
+                assert isinstance(fig.data[0], go.Bar if t.columns[col].kind == "categorical" else go.Histogram)
+                if t.df[col].dtype == np.bool_:
+                    assert list(fig.data[0].x) == ["false", "true"]
+            for fk, parent in t.fkey_col_to_pkey_table.items():
+                pt = d.tables[parent]
+                if t.feature_cols and pt.feature_cols:
+                    for child_col in t.feature_cols[:3]:
+                        fig = plots.join_figure(d, name, fk, child_col, pt.feature_cols[0])
+                        assert len(fig.data) == 1
+                        both_cat = t.columns[child_col].kind == pt.columns[pt.feature_cols[0]].kind == "categorical"
+                        assert isinstance(fig.data[0], go.Heatmap) == both_cat
