@@ -379,6 +379,7 @@ PAGES = [
     st.Page("pages/columns.py", title="Columns", icon=":material/bar_chart:", url_path="columns"),
     st.Page("pages/mechanisms.py", title="Mechanisms", icon=":material/account_tree:", url_path="mechanisms"),
     st.Page("pages/compare.py", title="Compare priors", icon=":material/compare:", url_path="compare"),
+    st.Page("pages/learnability.py", title="Learnability", icon=":material/model_training:", url_path="learnability"),
     st.Page("pages/export.py", title="Export", icon=":material/download:", url_path="export"),
 ]
 

@@ -279,3 +279,5 @@ def generation_positions(graph: nx.DiGraph, spacing_x: float = 1.0, spacing_y: f
 def timings(db) -> dict[str, float]:
     t = dict(db.trace.timings)
     return {k: float(t[k]) for k in ("stage1", "stage2", "stage3", "postprocess", "total") if k in t}
+
+from plurel_core.learnability import database_learnability, learnability, learnability_gain  # noqa: E402, F401
