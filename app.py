@@ -1,6 +1,7 @@
 """PluRel Studio: the router and the shared sidebar (priors, seed, schema source, config file).
 
-Every prior of ``pc.prior_specs()`` gets a widget built from its spec. The config on screen is
+Every prior of ``pc.prior_specs(None)`` (both design spaces) gets a widget built from its spec; the
+sidebar draws those of the config's design ("paper" or "v2") and keeps the others' state. The config on screen is
 validated on every rerun; when it is invalid (or over the live budget) the error is shown next
 to the widgets and the last good database stays on screen. The preset, seed and the diff of the
 config from its preset live in the URL, so a copied URL opens the same database.
@@ -18,10 +19,11 @@ from pages import _state as aps
 
 st.set_page_config(page_title="PluRel Studio", page_icon="🧬", layout="wide", initial_sidebar_state="expanded")
 
-SPECS = pc.prior_specs()
+SPECS = pc.prior_specs(None)
 SPEC_BY_PATH = {s.path: s for s in SPECS}
 ss = st.session_state
 MODES = ("Random schema", "SQL schema")
+DESIGN_KEY = "w:design"
 
 
 # --- widget state <-> config values -------------------------------------------------------------
@@ -41,6 +43,11 @@ def _set_widget(spec, value) -> None:
             ss[_wkey(spec.path, "lo")], ss[_wkey(spec.path, "hi")] = lo, hi
     elif spec.kind == "choices":
         ss[_wkey(spec.path)] = list(value)
+    elif spec.kind == "weights":
+        for option in spec.options:
+            ss[_wkey(spec.path, option)] = float(value.get(option, 0.0))
+    elif spec.kind == "prob":
+        ss[_wkey(spec.path)] = float(value)
     elif spec.kind == "int":
         ss[_wkey(spec.path)] = int(value)
     elif spec.kind == "float":
@@ -53,17 +60,20 @@ def _set_widget(spec, value) -> None:
 
 def set_widgets(cfg: pc.Config, overrides: dict | None = None) -> None:
     overrides = overrides or {}
+    ss[DESIGN_KEY] = overrides.get("design", cfg.design)
     for spec in SPECS:
         _set_widget(spec, overrides.get(spec.path, aps._plain(cfg.get(spec.path))))
 
 
 def read_widgets(preset: pc.Config) -> dict:
-    """Config values (dotted path -> JSON-like value) from the widget state."""
-    values = {}
+    """Config values (dotted path -> JSON-like value, and ``design``) from the widget state."""
+    values = {"design": ss.get(DESIGN_KEY, preset.design)}
     for spec in SPECS:
         plan = aps.widget_plan(spec)
         if plan == "range_pair":
             values[spec.path] = [ss[_wkey(spec.path, "lo")], ss[_wkey(spec.path, "hi")]]
+        elif plan == "weights":
+            values[spec.path] = {o: float(ss[_wkey(spec.path, o)]) for o in spec.options}
         elif spec.kind in ("int_range", "float_range"):
             values[spec.path] = list(ss[_wkey(spec.path)])
         elif spec.kind == "choices":
@@ -88,6 +98,14 @@ def init_state() -> None:
     set_widgets(pc.Config.preset(preset), values)
     ss.url_problems = problems
     ss.plurel_init = True
+
+
+def apply_pending_seed() -> None:
+    """A seed picked on another page (a point of the prior explorer) is opened by st.switch_page,
+    which drops the state of every widget; its URL holds the preset, the seed and the config, so
+    the session is set up again from it (init_state), before the sidebar's widgets exist."""
+    if ss.pop("pending_seed", None) is not None:
+        ss.plurel_init = False
 
 
 # --- callbacks ------------------------------------------------------------------------------------
@@ -157,11 +175,25 @@ def _range_widget(spec, plan: str) -> None:
             c2.number_input("max", float(b0), float(b1), step=min(step, 0.1), format="%g", key=_wkey(spec.path, "hi"))
 
 
+def _weights_widget(spec) -> None:
+    """One number input per option (its weight; 0 = off), two to a row when the names are short."""
+    st.markdown(f"<div style='font-size:14px;margin-bottom:-6px'>{spec.label}</div>", unsafe_allow_html=True,
+                help=f"{spec.help} Weights are relative; 0 turns an option off, one must be positive.".strip())
+    options = [str(o) for o in spec.options]
+    per_row = 2 if max(len(o) for o in options) <= 16 else 1
+    cols = st.columns(per_row) if per_row > 1 else [st.container()]
+    for i, option in enumerate(options):
+        cols[i % per_row].number_input(option, min_value=0.0, max_value=1e6, step=0.5, format="%g",
+                                       key=_wkey(spec.path, option))
+
+
 def prior_widget(spec) -> None:
     plan = aps.widget_plan(spec)
     key = _wkey(spec.path)
     if spec.kind in ("int_range", "float_range"):
         _range_widget(spec, plan)
+    elif spec.kind == "weights":
+        _weights_widget(spec)
     elif spec.kind == "choices":
         st.multiselect(spec.label, list(spec.options), key=key, help=spec.help, format_func=str)
     elif spec.kind == "int":
@@ -170,7 +202,7 @@ def prior_widget(spec) -> None:
             st.slider(spec.label, b0, b1, step=1, key=key, help=spec.help)
         else:
             st.number_input(spec.label, b0, b1, step=1, key=key, help=spec.help)
-    elif spec.kind == "float":
+    elif spec.kind in ("float", "prob"):
         b0, b1 = float(spec.bounds[0]), float(spec.bounds[1])
         step = aps.float_step(spec)
         if plan == "slider":
@@ -226,16 +258,203 @@ def sql_source() -> tuple[str, str, object | None]:
     return text, ss.ddl_dialect, schema
 
 
+# --- headline knobs (the sync is explained in sync_headline's docstring) ----------------------------
+HEADLINE_MIRRORS = ("schema.num_tables", "links.popularity_laws", "links.popularity_sigma",
+                    "links.popularity_alpha", "links.hsbm_levels", "links.hsbm_clusters",
+                    "scm.scm_layouts", "scm.aggregations")
+DENSITY_KEY = "h:density"
+FAMILIES_KEY = "h:activation_families"
+POPULARITY_LABELS = {"constant": "constant (paper)", "lognormal": "lognormal", "zipf": "Zipf"}
+DENSITY_HELP = (
+    "One knob for the edge density of the schema DAG. It sets the density parameter of each "
+    "layout selected under Table layouts: ErdosRenyi arc probability p, BarabasiAlbert m, "
+    "WattsStrogatz k and Layered edge dropout (0 = sparsest, 0.50 = the paper's values, 1 = densest). "
+    "These parameters are shared by stage 1 and stage 3, so SCM graphs drawn with the same layouts "
+    "change too; the parameters of layouts not selected for tables are left as they are. "
+    "RandomCauchy has no density parameter; Chain and Hub have n-1 edges.")
+
+
+def _hkey(path: str) -> str:
+    return f"h:{path}"
+
+
+def _headline_form(spec, value):
+    """A JSON config value as the headline widget holds it (tuple for a range, list for choices)."""
+    if spec.kind in ("int_range", "float_range"):
+        cast = int if spec.kind == "int_range" else float
+        return (cast(value[0]), cast(value[1]))
+    return list(value)
+
+
+def _put(key: str, value) -> None:
+    """Write a headline state only when it differs (an unchanged value is not resent)."""
+    old = ss.get(key)
+    if isinstance(value, (list, tuple)):
+        same = isinstance(old, (list, tuple)) and list(old) == list(value)
+    else:
+        same = key in ss and old == value
+    if not same:
+        ss[key] = value
+
+
+def sync_headline(values: dict) -> aps.DensityReading:
+    """Derive every headline widget state from the config values of the ``w:`` widgets.
+
+    How the headline knobs and the expanders stay in sync. The expander widgets (keys
+    ``w:<path>``) remain the only source of the config: ``read_widgets`` reads them alone. The
+    headline widgets (keys ``h:...``) are views of those fields:
+
+    1. a headline widget's on_change callback writes the ``w:`` state of the fields it drives
+       (the density slider and the activation families through the pure mappings of
+       pages/_state.py, the other knobs one to one);
+    2. every run, before the first headline widget is drawn, this function derives every
+       headline state from the ``w:`` state (the density slider keeps its position when several
+       positions give the same fields).
+
+    Callbacks run before the script and (2) runs before the headline widgets exist in the run, so
+    Streamlit allows both writes, and no key belongs to two widgets. The expander widgets are drawn
+    after the headline and show what the callbacks wrote. An expander edit, a preset, a reset, an
+    upload or a URL reaches the headline through (2) without a callback of its own; the URL is
+    built from the config, so it carries headline changes too.
+    """
+    for path in HEADLINE_MIRRORS:
+        _put(_hkey(path), _headline_form(SPEC_BY_PATH[path], values[path]))
+    reading = aps.density_reading(values, values["schema.table_layouts"], ss.get(DENSITY_KEY))
+    if reading.position is not None:
+        _put(DENSITY_KEY, reading.position)
+    else:  # no table layout has a density field: the disabled slider shows where all four sit
+        _put(DENSITY_KEY, aps.density_reading(values, aps.DENSITY_FIELDS, ss.get(DENSITY_KEY)).position)
+    _put(FAMILIES_KEY, aps.families_of(values["scm.activations"]))
+    return reading
+
+
+def on_headline_mirror(path: str) -> None:
+    _set_widget(SPEC_BY_PATH[path], list(ss.get(_hkey(path)) or []))
+
+
+def on_headline_density() -> None:
+    layouts = ss[_wkey("schema.table_layouts")]
+    for path, value in aps.density_values(ss[DENSITY_KEY], layouts).items():
+        _set_widget(SPEC_BY_PATH[path], value)
+
+
+def on_headline_families() -> None:
+    acts = aps.activations_for_families(ss.get(FAMILIES_KEY) or [], ss[_wkey("scm.activations")])
+    _set_widget(SPEC_BY_PATH["scm.activations"], acts)
+
+
+def _headline_range(path: str, label: str, help: str | None = None) -> None:
+    spec = SPEC_BY_PATH[path]
+    b0, b1 = spec.bounds
+    if spec.kind == "int_range":
+        st.slider(label, int(b0), int(b1), step=1, key=_hkey(path), on_change=on_headline_mirror, args=(path,),
+                  help=help or spec.help)
+    else:
+        step = aps.float_step(spec)
+        st.slider(label, float(b0), float(b1), step=step, format=aps.step_format(step), key=_hkey(path),
+                  on_change=on_headline_mirror, args=(path,), help=help or spec.help)
+
+
+def _headline_pills(path: str, label: str, help: str | None = None, labels: dict | None = None) -> None:
+    spec = SPEC_BY_PATH[path]
+    st.pills(label, list(spec.options), selection_mode="multi", key=_hkey(path), on_change=on_headline_mirror,
+             args=(path,), help=help or spec.help, format_func=(lambda v: labels.get(v, str(v))) if labels else str)
+
+
+def _field_error(err, paths) -> None:
+    if err is not None and err.field in paths:
+        st.error(f"{SPEC_BY_PATH[err.field].label}: {err.message}")
+
+
+def headline(values: dict, err) -> None:
+    """The knobs the product is about, drawn open at the top of the sidebar (paper design)."""
+    if values.get("design") == "v2":
+        st.subheader("Headline knobs", divider="gray")
+        st.caption("The headline knobs (table count, DAG density, FK degree distribution, mechanism types) "
+                   "shape the paper design space. This config samples the v2 design space: its knobs are "
+                   "in the v2 expanders under Priors.")
+        return
+    reading = sync_headline(values)
+    st.subheader("Headline knobs", divider="gray")
+    if ss.mode == MODES[1]:
+        st.caption("SQL schema: the DDL fixes the tables and keys, so table count and DAG density do not apply.")
+    _headline_range("schema.num_tables", "Table count",
+                    "Range of the number of tables; each database draws its count uniformly from it.")
+    _field_error(err, ("schema.num_tables",))
+
+    layouts = values["schema.table_layouts"]
+    st.slider("DAG density", 0.0, 1.0, step=aps.DENSITY_STEP, format="%.2f", key=DENSITY_KEY,
+              on_change=on_headline_density, disabled=reading.position is None, help=DENSITY_HELP)
+    if reading.position is None:
+        st.caption("None of the selected table layouts has a density parameter. Tree layouts "
+                   "(RandomTree, ReverseRandomTree) always have n-1 foreign keys.")
+    else:
+        st.caption(f"{aps.density_summary(values, layouts)}. Tree layouts (RandomTree, ReverseRandomTree) "
+                   "always have n-1 foreign keys.")
+        if not reading.exact:
+            names = ", ".join(SPEC_BY_PATH[p].label for p in reading.disagree)
+            st.caption(f":orange[:material/warning: Set elsewhere, no single position matches: {names}. "
+                       f"Shown at the nearest position, {reading.position:.2f}; moving the slider sets them all.]")
+    _field_error(err, aps.density_paths(layouts))
+
+    st.markdown("**FK degree distribution**")
+    _headline_pills("links.popularity_laws", "Parent popularity law", labels=POPULARITY_LABELS,
+                    help="How popular parent rows are: constant is the paper (HSBM alone); lognormal and Zipf "
+                         "weight parents (degree-corrected SBM). Each FK picks one of the selected laws.")
+    laws = values["links.popularity_laws"]
+    if "lognormal" in laws:
+        _headline_range("links.popularity_sigma", "Lognormal σ")
+    if "zipf" in laws:
+        _headline_range("links.popularity_alpha", "Zipf exponent α")
+    _headline_range("links.hsbm_levels", "HSBM levels")
+    _headline_range("links.hsbm_clusters", "HSBM clusters per level")
+    _field_error(err, ("links.popularity_laws", "links.popularity_sigma", "links.popularity_alpha",
+                       "links.hsbm_levels", "links.hsbm_clusters"))
+
+    st.markdown("**Mechanism types**")
+    _headline_pills("scm.scm_layouts", "SCM layouts")
+    st.pills("Activation families", list(aps.ACTIVATION_FAMILIES), selection_mode="multi", key=FAMILIES_KEY,
+             on_change=on_headline_families,
+             help="; ".join(f"{f}: {', '.join(m)}" for f, m in aps.ACTIVATION_FAMILIES.items())
+                  + ". A family shows selected when all its activations are; single activations: Stage 3 expander.")
+    partial = [f"{f} {k}/{n}" for f, (k, n) in aps.family_counts(values["scm.activations"]).items() if 0 < k < n]
+    if partial:
+        st.caption("Partly selected (shown off): " + ", ".join(partial))
+    _headline_pills("scm.aggregations", "Aggregations")
+    _field_error(err, ("scm.scm_layouts", "scm.activations", "scm.aggregations"))
+
+
 def sidebar() -> tuple[pc.Config | None, pc.ConfigError | None, str, str, bool]:
     """Draw the sidebar; return (config or None, its error, ddl text, dialect, ddl ok)."""
     names = pc.Config.preset_names()
     st.selectbox("Preset", names, key="preset", on_change=on_preset,
                  help="Start from a named set of priors; the widgets below show its values.")
     st.caption(pc.Config.preset_description(ss.preset))
+    st.radio("Design space", aps.DESIGNS, key=DESIGN_KEY, horizontal=True, format_func=aps.DESIGN_LABELS.get,
+             help="What generate() samples: the paper's priors (sections schema .. postprocess) or the "
+                  "authors' later v2 design (sections v2_schema .. v2_warping). A preset sets it; the "
+                  "other design's knobs keep their values and are hidden.")
+    design = ss[DESIGN_KEY]
+    for spec in SPECS:  # the hidden design's widgets keep their state (Streamlit drops an undrawn widget's)
+        if spec.design != design:
+            for k in aps.widget_keys(spec):
+                if k in ss:
+                    ss[k] = ss[k]
     c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
     c1.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed")
     c2.button("New sample", on_click=on_new_sample, help="Next seed: another database from the same priors",
               width="stretch")
+
+    for problem in ss.get("url_problems") or []:
+        st.warning(f"URL: {problem}")
+
+    values = read_widgets(pc.Config.preset(ss.preset))
+    cfg, err = None, None
+    try:
+        cfg = aps.config_from_values(ss.preset, values)
+    except pc.ConfigError as e:
+        err = e
+    headline(values, err)
 
     st.radio("Schema source", MODES, key="mode", horizontal=True,
              help="Random: stage 1 draws the schema. SQL: the tables, keys and column types come from DDL.")
@@ -244,20 +463,11 @@ def sidebar() -> tuple[pc.Config | None, pc.ConfigError | None, str, str, bool]:
         ddl, dialect, schema = sql_source()
         ddl_ok = schema is not None
 
-    for problem in ss.get("url_problems") or []:
-        st.warning(f"URL: {problem}")
-
-    preset_cfg = pc.Config.preset(ss.preset)
-    cfg, err = None, None
-    try:
-        cfg = aps.config_from_values(ss.preset, read_widgets(preset_cfg))
-    except pc.ConfigError as e:
-        err = e
     if err is not None:
         st.error(f"Invalid config — **{err.field}**: {err.message}. Showing the last good database.")
 
     st.subheader("Priors", divider="gray")
-    for section, (title, about) in aps.STAGES.items():
+    for section, (title, about) in aps.stages_for(design).items():
         specs = [s for s in SPECS if s.section == section]
         bad_here = err is not None and err.field.split(".")[0] == section
         with st.expander(title, expanded=bad_here, icon=":material/error:" if bad_here else None):
@@ -378,12 +588,15 @@ PAGES = [
     st.Page("pages/foreign_keys.py", title="Foreign keys", icon=":material/link:", url_path="foreign_keys"),
     st.Page("pages/columns.py", title="Columns", icon=":material/bar_chart:", url_path="columns"),
     st.Page("pages/mechanisms.py", title="Mechanisms", icon=":material/account_tree:", url_path="mechanisms"),
+    st.Page("pages/explorer.py", title="Prior explorer", icon=":material/query_stats:", url_path="explorer"),
     st.Page("pages/compare.py", title="Compare priors", icon=":material/compare:", url_path="compare"),
+    st.Page("pages/how_its_made.py", title="How it's made", icon=":material/school:", url_path="how_its_made"),
     st.Page("pages/learnability.py", title="Learnability", icon=":material/model_training:", url_path="learnability"),
     st.Page("pages/export.py", title="Export", icon=":material/download:", url_path="export"),
 ]
 
 page = st.navigation(PAGES)
+apply_pending_seed()
 init_state()
 with st.sidebar:
     st.markdown("### :material/hub: PluRel Studio")

@@ -5,6 +5,7 @@
     plurel batch --config tuned.json --count 1000 --out runs/tuned --backend dask --scheduler tcp://head:8786
     plurel presets | plurel priors [--json] | plurel estimate --preset paper --seed 3
     plurel ddl shop.sql --seed 0 --out shop0.zip
+    plurel stats runs/paper [--json figures.json] | plurel compare runs/paper runs/tuned
 
 Exit codes: 0 success; 1 some seeds of a batch failed (see the index); 2 bad input (an unknown
 or out-of-range config field, a budget the database would exceed, a bad DDL file); 130 interrupted.
@@ -39,6 +40,42 @@ def _number(text: str, kind: type, path: str, what: str):
         raise ConfigError(path, f"expected {what}, got {text!r}") from None
 
 
+def _split_items(raw: str) -> list[str]:
+    """Comma-separated items, a comma inside parentheses kept: ``Layered(depth=3, dropout=0.1):2,RandomTree``."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(raw):
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            items.append(raw[start:i])
+            start = i + 1
+    items.append(raw[start:])
+    return [s.strip() for s in items if s.strip()]
+
+
+def _parse_weights(spec, raw: str) -> dict[str, float]:
+    """``opt:w,opt:w`` (an option alone has weight 1; options left out get 0) -> {option: weight}."""
+    from plurel_core.config import ConfigError
+
+    options = list(spec.options or ())
+    folded = {str(o).casefold().replace(" ", ""): o for o in options}
+    out: dict[str, float] = {}
+    for item in _split_items(raw):
+        name, sep, weight = item.rpartition(":") if ":" in item else (item, "", "")
+        if not sep:
+            name, weight = item, "1"
+        option = folded.get(name.strip().casefold().replace(" ", ""))
+        if option is None:
+            raise ConfigError(spec.path, f"unknown option {name.strip()!r}; allowed: {options}")
+        out[option] = _number(weight.strip(), float, spec.path, f"a weight (a number) after '{name.strip()}:'")
+    if not out:
+        raise ConfigError(spec.path, f"give option:weight pairs, e.g. {options[0]}:1 (allowed: {options})")
+    return out
+
+
+WEIGHTS_SYNTAX = ("weights as option:weight pairs (v2_columns.column_marginals=none:3,normal:1; an option "
+                  "alone weighs 1, options left out weigh 0 = off)")
+
+
 def parse_set_value(spec, raw: str) -> Any:
     """Turn the text of ``--set path=value`` into the value ``Config.replace`` takes for ``spec``."""
     from plurel_core.config import ConfigError
@@ -67,6 +104,10 @@ def parse_set_value(spec, raw: str) -> Any:
             return tuple(out)
         folded = {str(o).casefold(): o for o in options}
         return tuple(folded.get(item.casefold(), item) for item in items)
+    if kind == "weights":
+        return _parse_weights(spec, raw)
+    if kind == "prob":
+        return _number(raw, float, path, "a probability (a number in [0, 1])")
     if kind == "int":
         return _number(raw, int, path, "an integer")
     if kind == "float":
@@ -85,15 +126,15 @@ def apply_sets(config, assignments: list[str]):
     """Apply ``--set section.field=value`` assignments (validated together) to ``config``."""
     from plurel_core.config import ConfigError, prior_specs
 
-    specs = {s.path: s for s in prior_specs()}
+    specs = {s.path: s for s in prior_specs(None)}
     changes: dict[str, Any] = {}
     for item in assignments:
         path, sep, raw = item.partition("=")
         path = path.strip()
         if not sep or not path:
             raise ConfigError(path or item, f"--set expects section.field=value, got {item!r}")
-        if path == "name":
-            changes["name"] = raw.strip()
+        if path in ("name", "design"):
+            changes[path] = raw.strip()
             continue
         if path not in specs:
             near = difflib.get_close_matches(path, list(specs), n=3)
@@ -304,6 +345,8 @@ def cmd_presets(args) -> int:
 def _show(value: Any) -> str:
     if isinstance(value, dict) and set(value) == {"lo", "hi"}:
         return f"{value['lo']}..{value['hi']}"
+    if isinstance(value, dict):  # weights: the options on, as --set takes them
+        return ",".join(f"{o}:{w:g}" for o, w in value.items() if w > 0)
     if isinstance(value, (list, tuple)):
         return ",".join(str(v) for v in value)
     if isinstance(value, bool):
@@ -315,21 +358,28 @@ def cmd_priors(args) -> int:
     from plurel_core.config import prior_specs
 
     config = load_config(args)
-    data = config.to_dict()
+    data = config.to_dict(full=True)
+    design = args.design or config.design
     rows = []
-    for spec in prior_specs():
+    for spec in prior_specs(None if design == "all" else design):
         value = data[spec.section][spec.field]
         rows.append({"path": spec.path, "kind": spec.kind, "label": spec.label, "help": spec.help,
-                     "value": value,
+                     "value": value, "design": spec.design, "scale": spec.scale,
                      "bounds": list(spec.bounds) if spec.bounds is not None else None,
                      "options": list(spec.options) if spec.options is not None else None})
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
-    print(f"# priors of config {config.name!r} ({config.digest()}); change one with --set PATH=VALUE")
+    shown = "both design spaces" if design == "all" else f"the {design} design space"
+    print(f"# priors of config {config.name!r} ({config.digest()}, design {config.design}): the knobs of {shown}; "
+          "change one with --set PATH=VALUE")
+    print("# ranges lo..hi or one number, choices a comma list, " + WEIGHTS_SYNTAX
+          + ", probabilities and numbers plain, bools true|false")
     width = max(len(r["path"]) for r in rows)
     for r in rows:
-        if r["options"] is not None:
+        if r["kind"] == "weights":
+            allowed = "weights >= 0 (one > 0) over " + ",".join(str(o) for o in r["options"])
+        elif r["options"] is not None:
             allowed = "options " + ",".join(str(o) for o in r["options"])
         elif r["bounds"] is not None:
             allowed = f"bounds [{r['bounds'][0]:g}, {r['bounds'][1]:g}]"
@@ -337,6 +387,8 @@ def cmd_priors(args) -> int:
             allowed = "true|false"
         else:
             allowed = "YYYY-MM-DD" if r["kind"] == "date" else ""
+        if r["scale"] == "log":
+            allowed = f"log-uniform; {allowed}"
         print(f"{r['path']:<{width}}  {r['kind']:<11}  = {_show(r['value'])}")
         print(f"{'':<{width}}  {r['label']}; {allowed}")
     return EXIT_OK
@@ -371,6 +423,111 @@ def cmd_estimate(args) -> int:
     return EXIT_OK
 
 
+def _batch_databases(folder: str) -> list[tuple[Path, dict[str, Any] | None]]:
+    """The databases of a ``plurel batch`` output folder: (path, index entry) of every seed whose
+    index entry is ok and whose output is present; a folder without an index: its ZIP files and
+    database folders (index entry None)."""
+    from plurel_core.batch import read_index
+
+    root = Path(folder).expanduser()
+    if not root.exists():
+        raise CLIError(f"{folder}: no such folder")
+    if not root.is_dir():
+        raise CLIError(f"{folder}: not a folder (give the --out folder of `plurel batch`)")
+    index = read_index(root)
+    if index:
+        found = [(root / row["path"], row) for _, row in sorted(index.items())
+                 if row.get("status") == "ok" and row.get("path") and (root / row["path"]).exists()]
+    else:
+        found = [(p, None) for p in sorted(root.iterdir())
+                 if (p.is_file() and p.suffix == ".zip") or (p.is_dir() and (p / "metadata.json").is_file())]
+    if not found:
+        raise CLIError(f"{folder}: no databases found (expected the output folder of `plurel batch`: "
+                       "an index.jsonl with finished seeds, or ZIP files / database folders)")
+    return found
+
+
+def batch_figures(folder: str):
+    """One row per database of a batch folder: seed, name, path and every figure of
+    :func:`plurel_core.stats.database_figures`. A loaded database has no stage timings, so its
+    seconds come from the batch index (generation and export of that seed)."""
+    import zipfile
+
+    import pandas as pd
+
+    import plurel_core as pc
+    from plurel_core import stats
+
+    rows = []
+    for path, entry in _batch_databases(folder):
+        try:
+            db = pc.load_database(path)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            raise CLIError(f"{path}: cannot load the database: {err}") from None
+        seconds = None
+        if not float(db.trace.timings.get("total", 0.0) or 0.0) > 0 and entry and entry.get("seconds") is not None:
+            seconds = float(entry["seconds"])
+        rows.append({"seed": db.seed, "name": db.name, "path": str(path),
+                     **stats.database_figures(db, seconds=seconds)})
+    return pd.DataFrame(rows)
+
+
+def _number_text(v: float) -> str:
+    return "-" if v != v else f"{v:.4g}"  # NaN: no finite value
+
+
+def _json_safe(v: Any) -> Any:
+    if isinstance(v, float) and v != v:
+        return None
+    if hasattr(v, "item"):  # numpy scalars
+        return _json_safe(v.item())
+    return v
+
+
+def _print_table(frame, columns: list[str]) -> None:
+    text = [[str(r[c]) if isinstance(r[c], str) else _number_text(float(r[c])) for c in columns]
+            for _, r in frame.iterrows()]
+    widths = [max(len(c), *(len(row[i]) for row in text)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(columns, widths))))
+    for row in text:
+        print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
+
+
+def cmd_stats(args) -> int:
+    from plurel_core import stats
+
+    frame = batch_figures(args.dir)
+    summary = stats.figure_summary(frame)
+    if args.json:
+        payload = {"folder": str(args.dir),
+                   "databases": [{k: _json_safe(v) for k, v in row.items()} for row in frame.to_dict("records")],
+                   "summary": {r["figure"]: {k: _json_safe(r[k]) for k in ("n", "median", "p10", "p90")}
+                               for r in summary.to_dict("records")}}
+        try:
+            Path(args.json).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        except OSError as err:
+            raise CLIError(f"--json: cannot write {args.json}: {err.strerror or err}") from None
+    print(f"# {len(frame)} databases in {args.dir}: median, p10 and p90 per figure (n: finite values)")
+    _print_table(summary, ["figure", "median", "p10", "p90", "n"])
+    if args.json:
+        print(f"# figures per database written to {args.json}")
+    return EXIT_OK
+
+
+def cmd_compare(args) -> int:
+    from plurel_core import stats
+
+    a, b = batch_figures(args.dir_a), batch_figures(args.dir_b)
+    table = stats.ks_table(a, b)
+    if args.json:
+        print(json.dumps([{k: _json_safe(v) for k, v in row.items()} for row in table.to_dict("records")], indent=2))
+        return EXIT_OK
+    print(f"# A = {args.dir_a} ({len(a)} databases), B = {args.dir_b} ({len(b)} databases): two-sample "
+          "Kolmogorov-Smirnov per figure, largest distance first")
+    _print_table(table, list(table.columns))
+    return EXIT_OK
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -394,7 +551,9 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--set", action="append", metavar="PATH=VALUE",
                    help="change one prior, repeatable: ranges lo..hi or one number "
                         "(schema.num_tables=3..5), choices as a comma list (scm.activations=relu,tanh), "
-                        "bools true/false; see `plurel priors`")
+                        "bools true/false, probabilities 0..1 (v2_keys.fk_nullable_prob=0.5), "
+                        + WEIGHTS_SYNTAX.replace("%", "%%") + "; design=paper|v2 switches the design "
+                        "space; see `plurel priors`")
 
 
 def _output_args(p: argparse.ArgumentParser, *, batch: bool) -> None:
@@ -474,9 +633,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("priors", help="list every knob with its value, bounds or options",
                        formatter_class=_Formatter,
                        description="List every prior of a config (default: the paper preset): its dotted "
-                                   "path for --set, kind, current value, and allowed bounds or options.",
-                       epilog="examples:\n  plurel priors\n  plurel priors --preset demo --json")
+                                   "path for --set, kind, current value, and allowed bounds or options.\n"
+                                   "The knobs of the config's design space are listed (paper: schema.* .. "
+                                   "postprocess.*; v2: v2_schema.* .. v2_warping.*); --design picks another.\n"
+                                   "Weights are set as option:weight pairs: "
+                                   "--set v2_columns.column_marginals=none:3,normal:1 (options left out: 0).",
+                       epilog="examples:\n  plurel priors\n  plurel priors --preset demo --json\n"
+                              "  plurel priors --preset v2\n  plurel priors --design all")
     _config_args(p)
+    p.add_argument("--design", choices=["paper", "v2", "all"],
+                   help="list the knobs of this design space (default: the config's)")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_priors)
 
@@ -505,6 +671,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="PATH", help="ZIP file, folder, or an existing directory")
     _output_args(p, batch=False)
     p.set_defaults(func=cmd_ddl)
+
+    p = sub.add_parser("stats", help="database-level figures over a batch output folder", formatter_class=_Formatter,
+                       description="Load every database of a `plurel batch` output folder and print the\n"
+                                   "median, p10 and p90 of each database-level figure (the figures of the\n"
+                                   "studio's prior explorer).",
+                       epilog="examples:\n  plurel stats runs/paper\n  plurel stats runs/paper --json figures.json")
+    p.add_argument("dir", metavar="DIR", help="output folder of `plurel batch`")
+    p.add_argument("--json", metavar="FILE", help="also write the figures of every database to FILE")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("compare", help="Kolmogorov-Smirnov distance per figure between two batch folders",
+                       formatter_class=_Formatter,
+                       description="Two-sample Kolmogorov-Smirnov statistic and p-value per database-level\n"
+                                   "figure between the databases of two `plurel batch` output folders.",
+                       epilog="examples:\n  plurel compare runs/paper runs/tuned\n"
+                              "  plurel compare runs/paper runs/tuned --json")
+    p.add_argument("dir_a", metavar="DIR_A", help="output folder of `plurel batch` (A)")
+    p.add_argument("dir_b", metavar="DIR_B", help="output folder of `plurel batch` (B)")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

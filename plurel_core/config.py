@@ -2,7 +2,12 @@
 
 A prior is a uniform range (:class:`IntRange`, :class:`FloatRange`) or a set of choices (a tuple
 of names or numbers). ``Config()`` is the "paper" preset of PLUREL_SPEC.md; other presets come by
-name from :meth:`Config.preset`. Validation names the field, the bad value and what is allowed,
+name from :meth:`Config.preset`. ``Config.design`` picks the design space that ``generate`` samples:
+"paper" (sections ``schema``, ``graphs``, ``links``, ``scm``, ``postprocess``) or "v2", the authors'
+later design (PLUREL_V2_SPEC.md; sections ``v2_schema`` .. ``v2_warping``, generated from the v2
+dataclasses by :mod:`plurel_core.v2.knobs`; :func:`v2_priors` maps them to ``SchemaPrior`` and
+``TablePrior``). A paper config's JSON leaves out the v2 sections while they are at their defaults,
+so it is the same text (and digest) as before the v2 design existed. Validation names the field, the bad value and what is allowed,
 and runs before any work starts. Fields carry metadata (bounds, allowed options, a label) so that
 the app and the CLI build their widgets and flags from the model instead of repeating it.
 """
@@ -11,9 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from plurel_core.graphs import DAG_LAYOUTS, EDGE_WEIGHT_LAWS, EXTENSION_LAYOUTS
 from plurel_core.links import POPULARITY_LAWS
@@ -21,6 +35,7 @@ from plurel_core.postprocess import TRANSFORMS
 from plurel_core.scm.activations import ACTIVATIONS
 from plurel_core.scm.mlp import AGGREGATIONS, INITIALIZATIONS
 from plurel_core.scm.sources import SOURCE_LAWS
+from plurel_core.v2 import knobs as v2_knobs
 
 PROPAGATION_MODES = ("type_eager", "type_lazy")
 SOURCE_SCALES = (0.01, 0.1, 1.0, 10.0, 100.0)
@@ -101,6 +116,36 @@ def _range_coerce(value: Any) -> Any:
     return value
 
 
+def _weights_json(pairs) -> dict[str, float]:
+    return {str(o): float(w) for o, w in pairs}
+
+
+# A weighted choice, option -> non-negative weight: held as (option, weight) pairs in the options'
+# order (hashable, like every config value), written to JSON as an object.
+Weights = Annotated[tuple[tuple[str, float], ...], PlainSerializer(_weights_json, return_type=dict)]
+
+
+def _weights_coerce(name: str, value: Any, options: list[str]) -> Any:
+    """``{option: weight}`` (or (option, weight) pairs) as pairs in ``options`` order, absent = 0."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+        items = [tuple(p) for p in value]
+    else:
+        raise ValueError(f"{name}: expected an object of option -> weight, got {value!r}")
+    unknown = [o for o, _ in items if o not in options]
+    if unknown:
+        raise ValueError(f"{name}: unknown option(s) {unknown}; allowed: {options}")
+    seen = [o for o, _ in items]
+    if len(set(seen)) != len(seen):
+        raise ValueError(f"{name}: an option is given twice in {seen}")
+    for o, w in items:
+        if isinstance(w, bool) or not isinstance(w, (int, float)):
+            raise ValueError(f"{name}: the weight of {o} must be a number, got {w!r}")
+    given = dict(items)
+    return tuple((o, float(given.get(o, 0.0))) for o in options)
+
+
 def irange(lo: int, hi: int, *, bounds: tuple[int, int], label: str, help: str = "") -> Any:
     return Field(
         default=IntRange(lo=lo, hi=hi),
@@ -152,6 +197,8 @@ class _Section(_Frozen):
                 out[name] = _range_coerce(out[name])
             if name in out and extra.get("kind") == "choices" and isinstance(out[name], list):
                 out[name] = tuple(out[name])
+            if name in out and extra.get("kind") == "weights":
+                out[name] = _weights_coerce(name, out[name], extra["options"])
         return out
 
     @model_validator(mode="after")
@@ -160,7 +207,7 @@ class _Section(_Frozen):
             extra = info.json_schema_extra or {}
             kind = extra.get("kind")
             value = getattr(self, name)
-            if kind in ("int_range", "float_range", "int", "float"):
+            if kind in ("int_range", "float_range", "int", "float", "prob"):
                 lo_b, hi_b = extra["bounds"]
                 vals = (value.lo, value.hi) if kind.endswith("range") else (value,)
                 for v in vals:
@@ -175,6 +222,13 @@ class _Section(_Frozen):
                     raise ValueError(f"{name}: unknown choice(s) {unknown}; allowed: {options}")
                 if len(set(value)) != len(value):
                     raise ValueError(f"{name}: duplicate choices in {list(value)}")
+            elif kind == "weights":
+                for option, w in value:
+                    if not (math.isfinite(w) and w >= 0):
+                        raise ValueError(f"{name}: the weight of {option} is {w:g}; weights must be "
+                                         "non-negative finite numbers")
+                if not any(w > 0 for _, w in value):
+                    raise ValueError(f"{name}: at least one weight must be positive (0 = option off)")
         return self
 
 
@@ -294,7 +348,49 @@ class PostprocessPriors(_Section):
                           help="The paper's pretraining target was binary; a column left constant is dropped.")
 
 
-SECTIONS = ("schema", "graphs", "links", "scm", "postprocess")
+def _v2_field(knob: v2_knobs.Knob) -> tuple[Any, Any]:
+    """(annotation, Field) of a v2 knob: its default, kind, bounds, options and scale as metadata."""
+    extra: dict[str, Any] = {"kind": knob.kind, "label": knob.label, "scale": knob.scale}
+    if knob.bounds is not None:
+        extra["bounds"] = list(knob.bounds)
+    if knob.options is not None:
+        extra["options"] = list(knob.options)
+    d = knob.default
+    if knob.kind == "int_range":
+        return IntRange, Field(default=IntRange(**d), description=knob.help or knob.label, json_schema_extra=extra)
+    if knob.kind == "float_range":
+        return FloatRange, Field(default=FloatRange(**d), description=knob.help or knob.label,
+                                 json_schema_extra=extra)
+    if knob.kind == "weights":
+        return Weights, Field(default=tuple(d.items()), description=knob.help or knob.label, json_schema_extra=extra)
+    annotation = {"prob": float, "float": float, "int": int, "bool": bool}[knob.kind]
+    return annotation, Field(default=d, description=knob.help or knob.label, json_schema_extra=extra)
+
+
+def _v2_section(section: str) -> type[_Section]:
+    title, about = v2_knobs.SECTION_TITLES[section]
+    name = "V2" + "".join(part.title() for part in section.split("_")[1:]) + "Priors"
+    model = create_model(name, __base__=_Section, __module__=__name__,
+                         **{k.field: _v2_field(k) for k in v2_knobs.KNOBS if k.section == section})
+    model.__doc__ = f"{title}: {about}"
+    return model
+
+
+V2_SECTION_MODELS: dict[str, type[_Section]] = {s: _v2_section(s) for s in v2_knobs.SECTIONS}
+V2SchemaPriors = V2_SECTION_MODELS["v2_schema"]
+V2KeysPriors = V2_SECTION_MODELS["v2_keys"]
+V2LinksPriors = V2_SECTION_MODELS["v2_links"]
+V2CrossingsPriors = V2_SECTION_MODELS["v2_crossings"]
+V2MechanismsPriors = V2_SECTION_MODELS["v2_mechanisms"]
+V2ColumnsPriors = V2_SECTION_MODELS["v2_columns"]
+V2TimePriors = V2_SECTION_MODELS["v2_time"]
+V2WarpingPriors = V2_SECTION_MODELS["v2_warping"]
+_V2_DEFAULTS = {s: m() for s, m in V2_SECTION_MODELS.items()}
+
+DESIGNS = ("paper", "v2")
+PAPER_SECTIONS = ("schema", "graphs", "links", "scm", "postprocess")
+V2_SECTIONS = tuple(V2_SECTION_MODELS)
+SECTIONS = PAPER_SECTIONS + V2_SECTIONS
 
 
 class Config(_Frozen):
@@ -306,6 +402,16 @@ class Config(_Frozen):
     links: LinkPriors = Field(default_factory=LinkPriors)
     scm: ScmPriors = Field(default_factory=ScmPriors)
     postprocess: PostprocessPriors = Field(default_factory=PostprocessPriors)
+    design: Literal["paper", "v2"] = Field(
+        default="paper", description="Design space generate() samples: the paper's priors or the authors' v2")
+    v2_schema: V2SchemaPriors = Field(default=_V2_DEFAULTS["v2_schema"])
+    v2_keys: V2KeysPriors = Field(default=_V2_DEFAULTS["v2_keys"])
+    v2_links: V2LinksPriors = Field(default=_V2_DEFAULTS["v2_links"])
+    v2_crossings: V2CrossingsPriors = Field(default=_V2_DEFAULTS["v2_crossings"])
+    v2_mechanisms: V2MechanismsPriors = Field(default=_V2_DEFAULTS["v2_mechanisms"])
+    v2_columns: V2ColumnsPriors = Field(default=_V2_DEFAULTS["v2_columns"])
+    v2_time: V2TimePriors = Field(default=_V2_DEFAULTS["v2_time"])
+    v2_warping: V2WarpingPriors = Field(default=_V2_DEFAULTS["v2_warping"])
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -314,14 +420,26 @@ class Config(_Frozen):
             super().__init__(**data)
         except ValidationError as err:
             raise ConfigError.from_validation(err) from None
+        if any(getattr(self, s) is not _V2_DEFAULTS[s] and getattr(self, s) != _V2_DEFAULTS[s] for s in V2_SECTIONS):
+            v2_priors(self)  # the v2 dataclasses' own checks (e.g. val_share + test_share < 1), named by field
 
     @property
     def schema(self) -> SchemaPriors:  # noqa: D401 - reads like a field
         return self.schema_
 
     # --- serialisation -------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+    def to_dict(self, *, full: bool = False) -> dict[str, Any]:
+        """JSON-like dict. A paper config leaves out ``design`` and every v2 section still at its
+        default (so its JSON is byte for byte what it was before the v2 design existed); a v2
+        config has every section. ``full=True``: every section, always."""
+        data = self.model_dump(mode="json", by_alias=True)
+        if full or self.design != "paper":
+            return data
+        del data["design"]
+        for section in V2_SECTIONS:
+            if getattr(self, section) == _V2_DEFAULTS[section]:
+                del data[section]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
@@ -348,17 +466,23 @@ class Config(_Frozen):
 
     # --- editing -------------------------------------------------------------------------
     def get(self, path: str) -> Any:
+        if path in ("name", "design"):
+            return getattr(self, path)
         section, field = _split_path(path)
         return getattr(self.schema_ if section == "schema" else getattr(self, section), field)
 
     def replace(self, **changes: Any) -> Config:
-        """Return a validated copy with dotted-path changes: ``cfg.replace(**{"schema.num_tables": (3, 5)})``."""
-        data = self.to_dict()
+        """Return a validated copy with dotted-path changes: ``cfg.replace(**{"schema.num_tables": (3, 5)})``.
+
+        ``name`` and ``design`` are set by their names: ``cfg.replace(design="v2")``."""
+        data = self.to_dict()  # a section it leaves out is at its default
         for path, value in changes.items():
-            if path == "name":
-                data["name"] = value
+            if path in ("name", "design"):
+                data[path] = value
                 continue
             section, field = _split_path(path)
+            if section not in data:
+                data[section] = getattr(self, section).model_dump(mode="json")
             if isinstance(value, BaseModel):
                 value = value.model_dump(mode="json")
             data[section][field] = value
@@ -397,26 +521,41 @@ SECTION_MODELS: dict[str, type[_Section]] = {
     "links": LinkPriors,
     "scm": ScmPriors,
     "postprocess": PostprocessPriors,
+    **V2_SECTION_MODELS,
 }
+SECTION_DESIGN: dict[str, str] = {s: ("v2" if s in V2_SECTIONS else "paper") for s in SECTIONS}
 
 
 class PriorSpec(BaseModel):
-    """Description of one knob, for building widgets and CLI flags."""
+    """Description of one knob, for building widgets and CLI flags.
+
+    Kinds: int_range | float_range (``scale`` "linear" = uniform, "log" = log-uniform; the scale
+    belongs to the field), choices (a tuple of ``options``), weights (``options`` -> non-negative
+    weight, at least one positive; 0 = option off), prob (a probability in ``bounds`` [0, 1]),
+    int | float (in ``bounds``), bool, date. ``design``: the design space the knob belongs to.
+    """
 
     path: str
     section: str
     field: str
-    kind: Literal["int_range", "float_range", "choices", "int", "float", "bool", "date"]
+    kind: Literal["int_range", "float_range", "choices", "weights", "prob", "int", "float", "bool", "date"]
     label: str
     help: str
     bounds: tuple[float, float] | None = None
     options: tuple[Any, ...] | None = None
+    scale: Literal["linear", "log"] = "linear"
+    design: Literal["paper", "v2"] = "paper"
 
 
-def prior_specs() -> list[PriorSpec]:
-    """Every knob of the config, section by section, in declaration order."""
+def prior_specs(design: str | None = "paper") -> list[PriorSpec]:
+    """Every knob of a design space ("paper", the default, or "v2"; None: both, paper first),
+    section by section, in declaration order."""
+    if design is not None and design not in DESIGNS:
+        raise ConfigError("design", f"unknown design {design!r}; allowed: {list(DESIGNS)}")
     specs = []
     for section, model in SECTION_MODELS.items():
+        if design is not None and SECTION_DESIGN[section] != design:
+            continue
         for field, info in model.model_fields.items():
             extra = info.json_schema_extra or {}
             specs.append(PriorSpec(
@@ -424,8 +563,58 @@ def prior_specs() -> list[PriorSpec]:
                 label=extra.get("label", field), help=info.description or "",
                 bounds=tuple(extra["bounds"]) if "bounds" in extra else None,
                 options=tuple(extra["options"]) if "options" in extra else None,
+                scale=extra.get("scale", "linear"), design=SECTION_DESIGN[section],
             ))
     return specs
+
+
+# --- the v2 design: config sections -> the v2 dataclasses -------------------------------------
+def v2_sections(cfg: Config) -> dict[str, dict[str, Any]]:
+    """The ``v2_*`` sections of ``cfg`` as JSON-like values."""
+    return {s: getattr(cfg, s).model_dump(mode="json") for s in V2_SECTIONS}
+
+
+def v2_priors(cfg: Config):
+    """``(SchemaPrior, TablePrior)`` of the config's v2 sections; ``Config.preset("v2")`` gives
+    exactly ``(SchemaPrior(), TablePrior())``. A check of the dataclasses raises ConfigError
+    naming the config field (e.g. "v2_time.test_share")."""
+    from plurel_core.v2.schema_prior import SchemaPriorError
+    from plurel_core.v2.table_prior import PriorError
+
+    try:
+        return v2_knobs.priors_from_sections(v2_sections(cfg))
+    except (SchemaPriorError, PriorError) as err:
+        prior = "schema" if isinstance(err, SchemaPriorError) else "table"
+        raise ConfigError(v2_knobs.source_path(prior, err.field), str(err).split(": ", 1)[-1]) from None
+
+
+def v2_warp(cfg: Config) -> tuple[float, float] | None:
+    """The kappa range of the per-table warp (``TablePrior.warp(rng, kappa)``), or None when the
+    config turns warping off (every table then samples the plain TablePrior)."""
+    w = cfg.v2_warping
+    return (float(w.kappa.lo), float(w.kappa.hi)) if w.warp else None
+
+
+def v2_config(schema_prior=None, table_prior=None, *, warp: bool = True, kappa: tuple[float, float] | None = None,
+              name: str = "v2") -> Config:
+    """The v2 config whose :func:`v2_priors` are ``schema_prior`` / ``table_prior`` (defaults:
+    the authors' ``SchemaPrior()`` / ``TablePrior()``); the inverse of :func:`v2_priors`.
+    Raises ConfigError naming the field a prior's value cannot be held by (e.g. a layout outside
+    the catalog of ``v2_schema.table_layouts``)."""
+    from plurel_core.v2.ranges import KAPPA
+    from plurel_core.v2.schema_prior import SchemaPrior, SchemaPriorError
+    from plurel_core.v2.table_prior import PriorError, TablePrior
+
+    sp = SchemaPrior() if schema_prior is None else schema_prior
+    tp = TablePrior() if table_prior is None else table_prior
+    try:
+        sections = v2_knobs.sections_from_priors(sp, tp)
+    except (SchemaPriorError, PriorError) as err:
+        prior = "schema" if isinstance(err, SchemaPriorError) else "table"
+        raise ConfigError(v2_knobs.source_path(prior, err.field), str(err).split(": ", 1)[-1]) from None
+    lo, hi = KAPPA if kappa is None else kappa
+    sections["v2_warping"] = {"warp": bool(warp), "kappa": {"lo": float(lo), "hi": float(hi)}}
+    return Config(name=name, design="v2", **sections)
 
 
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -462,5 +651,11 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             "links.popularity_alpha": (1.0, 1.5),
             "links.hsbm_levels": (1, 2),
         },
+    ),
+    "v2": (
+        "The authors' later design space (PLUREL_V2_SPEC.md): 2-20 tables, static tables of 500-1000 "
+        "and event tables of 10k-30k rows, nullable, duplicate and self-referencing keys, random or "
+        "HSBM links, eight edge families, crossings between tables, calendars and per-table warping.",
+        {"design": "v2"},
     ),
 }

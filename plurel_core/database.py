@@ -95,6 +95,10 @@ class ScmTrace:
     column_node_share: float
     foreign_inputs: list[str]  # "parent_table.column" entering every non-source node
     source_components: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    # Only with ``generate(..., keep_node_values=True)``: every evaluated node's values as
+    # propagation left them, in evaluation (topological) order: float32, or int64 labels for a
+    # node propagated as categorical. Columns before post-processing (and lazy quantization).
+    node_values: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass

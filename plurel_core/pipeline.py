@@ -134,11 +134,77 @@ class Stage1:
     test_timestamp: pd.Timestamp
 
 
+def _paper_only(config: Config, what: str) -> None:
+    if config.design != "paper":
+        raise ConfigError("design", f"{what} draws the paper design's stage 1; this config has design "
+                                    f"{config.design!r} (pc.generate and pc.estimate_cells take it)")
+
+
+# --- the v2 design (PLUREL_V2_SPEC.md): generate_v2 does the work; these size it up front ----------
+def _v2_pipeline():
+    """plurel_core.v2.pipeline, imported on first use; ConfigError naming ``design`` when absent."""
+    try:
+        from plurel_core.v2 import pipeline as v2_pipeline
+    except ModuleNotFoundError as err:
+        if err.name != "plurel_core.v2.pipeline":
+            raise
+        raise ConfigError("design", "the v2 pipeline (plurel_core.v2.pipeline.generate_v2) is not "
+                                    "installed in this build; use design 'paper'") from None
+    return v2_pipeline
+
+
+def _v2_plan(config: Config, seed: int, schema: Schema | None):
+    """The v2 schema plan of (config, seed), drawn from the streams generate_v2 draws it from
+    (the same tables, keys and rows), and the config's TablePrior."""
+    from plurel_core.config import v2_priors
+    from plurel_core.v2.schema import sample_schema_plan
+
+    if schema is not None:
+        raise ConfigError("design", "a SQL schema (DDL) fixes the tables of the paper design only; "
+                                    "this config has design 'v2'")
+    v2 = _v2_pipeline()
+    schema_prior, table_prior = v2_priors(config)
+    plan = sample_schema_plan(schema_prior, v2.stream(seed, v2.SCHEMA), rows_rng=v2.stream(seed, v2.ROWS))
+    return plan, table_prior
+
+
+def _v2_cells(plan, table_prior) -> int:
+    """Cells of a v2 plan with every table at its widest: id, keys, time and ``column_count.hi``
+    feature columns (a table's own column count is drawn from its warped prior, inside that range)."""
+    width = int(table_prior.column_count.hi)
+    return sum(t.rows * (1 + len(t.all_fkeys) + (t.time_col is not None) + width) for t in plan.tables.values())
+
+
+def _v2_bytes(plan, table_prior) -> int:
+    """The tables twice over, plus the largest table's latent nodes at their widest (float64)."""
+    widest = int(table_prior.node_count.hi) * max(int(table_prior.node_width.hi), int(table_prior.node_class_count.hi))
+    peak = max((t.rows * widest * 8 * 2 for t in plan.tables.values()), default=0)
+    return 16 * _v2_cells(plan, table_prior) + peak + 50_000_000
+
+
+def _generate_v2(cfg: Config, seed: int, schema: Schema | None, max_cells: int | None,
+                 max_bytes: int | None) -> Database:
+    plan, table_prior = _v2_plan(cfg, seed, schema)
+    cells = _v2_cells(plan, table_prior)
+    if max_cells is not None and cells > max_cells:
+        raise SizeError(f"this config and seed make about {cells:,} cells, over the budget of {max_cells:,}")
+    need = _v2_bytes(plan, table_prior)
+    if max_bytes is not None and need > max_bytes:
+        raise SizeError(f"this config and seed need about {need / 1e9:.2f} GB, over the budget of "
+                        f"{max_bytes / 1e9:.2f} GB ({cells:,} cells)")
+    from plurel_core.config import v2_priors, v2_warp
+
+    schema_prior, table_prior = v2_priors(cfg)
+    return _v2_pipeline().generate_v2(schema_prior, table_prior, int(seed), config=cfg, warp_kappa=v2_warp(cfg))
+
+
 def sample_stage1(config: Config, seed: int, schema: Schema | None = None) -> Stage1:
     """Stage 1 alone (milliseconds): exactly the schema and row counts ``generate`` will use.
 
     Composite-key tables may lose rows in stage 2 when distinct key combinations run out.
+    Paper design only: a v2 config raises ConfigError naming ``design``.
     """
+    _paper_only(config, "sample_stage1")
     sized = _resolve_schema(config, seed, schema)
     return Stage1(sized.schema, dict(sized.rows), *_time_span(config, seed))
 
@@ -149,13 +215,20 @@ def _width(t: TableSpec) -> int:
 
 
 def estimate_cells(config: Config, seed: int = 0, schema: Schema | None = None) -> int:
-    """Cells of the database for this config and seed (stage 1 only, cheap)."""
+    """Cells of the database for this config and seed (stage 1 only, cheap).
+
+    For the v2 design: the rows of its schema plan times each table's widest row (an upper bound
+    on the feature columns, which each table draws from its warped prior)."""
+    if config.design == "v2":
+        return _v2_cells(*_v2_plan(config, seed, schema))
     sized = _resolve_schema(config, seed, schema)
     return sum(sized.rows[n] * _width(t) for n, t in sized.schema.tables.items())
 
 
 def estimate_bytes(config: Config, seed: int = 0, schema: Schema | None = None) -> int:
     """Peak memory estimate: the tables twice over, plus the largest SCM working set."""
+    if config.design == "v2":
+        return _v2_bytes(*_v2_plan(config, seed, schema))
     return _bytes_needed(config, _resolve_schema(config, seed, schema))
 
 
@@ -283,6 +356,7 @@ def generate(
     max_cells: int | None = None,
     max_bytes: int | None = None,
     threads: int | None = None,
+    keep_node_values: bool = False,
 ) -> Database:
     """A database drawn from the config's priors; the same config and seed give the same bytes.
 
@@ -290,17 +364,27 @@ def generate(
     else 1): a background thread builds SCMs ahead, numba's worker threads share each table's row
     chunks, and from a million cells on the tables of one generation run in parallel. The result
     does not depend on it. ``max_bytes`` defaults to 80% of this machine's memory: a database
-    that would not fit is refused before any work, with the estimate.
+    that would not fit is refused before any work, with the estimate. ``keep_node_values`` keeps
+    every SCM node's values in ``trace.scm[table].node_values`` (a copy of the propagation's
+    matrices, for teaching views); the tables are the same bytes either way.
+
+    A config of design "v2" goes to ``plurel_core.v2.pipeline.generate_v2`` with its
+    ``(SchemaPrior, TablePrior)`` (:func:`plurel_core.config.v2_priors`) and its warp
+    (:func:`plurel_core.config.v2_warp`: the kappa range, or None = no warp) after the same size
+    checks; ``threads`` and ``keep_node_values`` are paper-design options, and a SQL ``schema``
+    is refused (ConfigError naming ``design``).
     """
     if max_bytes is None:
         import psutil
 
         max_bytes = int(0.8 * psutil.virtual_memory().total)
+    if isinstance(config, Config) and config.design == "v2":
+        return _generate_v2(config, seed, schema, max_cells, max_bytes)
     with generation_settings():
-        return _generate(config, seed, schema, max_cells, max_bytes, threads)
+        return _generate(config, seed, schema, max_cells, max_bytes, threads, keep_node_values)
 
 
-def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
+def _generate(config, seed, schema, max_cells, max_bytes, threads, keep_node_values=False) -> Database:
     cfg = config if config is not None else Config()
     if not isinstance(cfg, Config):
         raise TypeError(f"config: expected plurel_core.Config, got {type(cfg).__name__}")
@@ -365,7 +449,8 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads) -> Database:
                     continue
                 pcols = [(c, raw[fk.parent][c], *raw_kinds[fk.parent][c]) for c in raw[fk.parent]]
                 foreign.append(ForeignInput(fk.parent, links[f"{name}.{fk.column}"].parent_index, pcols))
-            values, trace = propagate_scm(builds.take(name), rows[name], foreign, cfg, threads=threads)
+            values, trace = propagate_scm(builds.take(name), rows[name], foreign, cfg, threads=threads,
+                                          keep_values=keep_node_values)
             return name, cols, labels, values, trace
 
         for ordered in table_order:
@@ -542,8 +627,11 @@ def preview_database(cfg: Config, seed: int, schema: Schema | None = None) -> Da
     """A Database holding only stage 1 (tables, keys, planned columns, row counts, time span).
 
     The Schema view draws it at once while stages 2-3 run (``pc.sample_stage1``); returns None
-    for a config stage 1 cannot sample, and the app then waits for the full database.
+    for a config stage 1 cannot sample (and for the v2 design, whose stage 1 is generate_v2's),
+    and the app then waits for the full database.
     """
+    if cfg.design != "paper":
+        return None
     try:
         plan = sample_stage1(cfg, int(seed), schema)
     except ValueError:

@@ -505,3 +505,78 @@ def compare_figure(samples: pd.DataFrame, metrics: list[str] | None = None) -> g
     fig.update_layout(legend=dict(orientation="h", y=1.08, x=1, xanchor="right"))
     return _style(fig, title, height=300 * nrows + 80)
 
+
+
+# --- prior explorer and A/B comparison ---------------------------------------------------------------
+def _finite(frame: pd.DataFrame, name: str) -> np.ndarray:
+    v = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64) if name in frame \
+        else np.array([])
+    return v[np.isfinite(v)]
+
+
+def _grid(figures: list[str], ncols: int = 3) -> tuple[go.Figure, int]:
+    nrows = max(1, math.ceil(len(figures) / ncols))
+    specs = [[{} if r * ncols + c < max(1, len(figures)) else None for c in range(ncols)] for r in range(nrows)]
+    fig = make_subplots(rows=nrows, cols=ncols, specs=specs, subplot_titles=figures,
+                        vertical_spacing=min(0.3 / nrows, 0.12), horizontal_spacing=0.07)
+    fig.update_annotations(font_size=12)
+    return fig, nrows
+
+
+def figure_histograms(frame: pd.DataFrame, figures: list[str] | None = None, title: str | None = None) -> go.Figure:
+    """One histogram per database-level figure (finite values of ``frame``, one row per database)."""
+    figures = list(figures or [f for f in stats.FIGURES if f in frame.columns])
+    fig, nrows = _grid(figures)
+    for i, name in enumerate(figures):
+        r, c = divmod(i, 3)
+        v = _finite(frame, name)
+        fig.add_trace(go.Histogram(x=v, nbinsx=min(40, max(5, int(np.sqrt(max(v.size, 1))) * 2)),
+                                   marker_color=PALETTE[0], name=name, showlegend=False,
+                                   hovertemplate=f"{name} %{{x}}<br>%{{y}} databases<extra></extra>"),
+                      row=r + 1, col=c + 1)
+        fig.update_xaxes(title_text=name if v.size else f"{name} (no finite value)", row=r + 1, col=c + 1)
+        fig.update_yaxes(title_text="databases", row=r + 1, col=c + 1)
+    n = len(frame)
+    return _style(fig, title or f"Database-level figures over {n} databases", height=250 * nrows + 90, legend=False)
+
+
+def ecdf_figure(samples: dict[str, pd.DataFrame], figures: list[str] | None = None,
+                title: str | None = None) -> go.Figure:
+    """Overlaid empirical CDFs per figure, one step line per labelled sample of databases."""
+    if figures is None:
+        common = set.intersection(*(set(f.columns) for f in samples.values())) if samples else set()
+        figures = [f for f in stats.FIGURES if f in common]
+    figures = list(figures)
+    fig, nrows = _grid(figures)
+    for j, (label, frame) in enumerate(samples.items()):
+        color = PALETTE[j % len(PALETTE)]
+        for i, name in enumerate(figures):
+            r, c = divmod(i, 3)
+            v = np.sort(_finite(frame, name))
+            y = np.arange(1, v.size + 1) / max(v.size, 1)
+            fig.add_trace(go.Scatter(x=v, y=y, mode="lines", line=dict(shape="hv", color=color, width=1.8),
+                                     name=label, legendgroup=label, showlegend=(i == 0),
+                                     hovertemplate=f"{label}<br>{name} %{{x}}<br>F = %{{y:.2f}}<extra></extra>"),
+                          row=r + 1, col=c + 1)
+            fig.update_xaxes(title_text=name, row=r + 1, col=c + 1)
+            fig.update_yaxes(title_text="share ≤ x", range=[0, 1.02], row=r + 1, col=c + 1)
+    sizes = ", ".join(f"{k}: {len(v)}" for k, v in samples.items())
+    fig.update_layout(legend=dict(orientation="h", y=1.0 + 40 / (250 * nrows + 90), x=1, xanchor="right"))
+    return _style(fig, title or f"Empirical CDF per figure ({sizes} databases)", height=250 * nrows + 110)
+
+
+def scatter_figure(frame: pd.DataFrame, x: str, y: str, title: str | None = None) -> go.Figure:
+    """One point per database (figure ``x`` against ``y``), its seed in ``customdata`` (plain
+    lists, so the browser sends ``[seed]`` back with a picked point): a point picked in the app
+    opens that seed. Databases with a non-finite value are left out."""
+    vx = pd.to_numeric(frame[x], errors="coerce").to_numpy(dtype=np.float64)
+    vy = pd.to_numeric(frame[y], errors="coerce").to_numpy(dtype=np.float64)
+    ok = np.isfinite(vx) & np.isfinite(vy)
+    seeds = frame["seed"].to_numpy()[ok] if "seed" in frame else np.flatnonzero(ok)
+    fig = go.Figure(go.Scatter(x=vx[ok], y=vy[ok], mode="markers", customdata=[[int(s)] for s in seeds],
+                               marker=dict(color=PALETTE[0], size=8, opacity=0.75, line=dict(width=0.5, color="white")),
+                               hovertemplate=f"seed %{{customdata[0]}}<br>{x} %{{x}}<br>{y} %{{y}}<extra></extra>",
+                               name="databases"))
+    left = int((~ok).sum())
+    note = f" ({left} without both values)" if left else ""
+    return _style(fig, title or f"{y} against {x}: {int(ok.sum())} databases{note}", x, y, height=460, legend=False)

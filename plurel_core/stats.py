@@ -5,11 +5,13 @@ Pure functions of a :class:`~plurel_core.database.Database` (or plain arrays); n
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import networkx as nx
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from plurel_core.schema import FEATURE_KINDS
 
@@ -218,32 +220,430 @@ def joined(db, child: str, fkey_col: str, child_col: str, parent_col: str) -> pd
 
 
 # --- database-level figures -------------------------------------------------------------------
-def database_figures(db) -> dict[str, float]:
-    """The figures compared across samples: tables, FKs, rows, columns, shares, FK Gini."""
+# The figures of one database that the prior explorer, the compare page and ``plurel stats`` /
+# ``plurel compare`` show over many seeds. Names are the keys of :func:`database_figures`.
+FIGURES: tuple[str, ...] = (
+    "tables", "foreign keys", "rows", "cells", "feature columns per table", "categorical share",
+    "missing rate", "schema depth", "max in-degree", "FK coverage (mean)", "FK Gini (mean)",
+    "top-1% parent share", "mean |Spearman|", "lag-1 autocorrelation", "parent->child dependence",
+    "seconds",
+)
+FIGURE_HELP: dict[str, str] = {
+    "tables": "number of tables",
+    "foreign keys": "number of foreign-key columns",
+    "rows": "rows over all tables",
+    "cells": "rows x columns over all tables (keys and time columns included)",
+    "feature columns per table": "mean over tables of the number of feature columns",
+    "categorical share": "share of feature columns (all tables) that are categorical, text or boolean",
+    "missing rate": "missing cells / cells over the feature columns of all tables",
+    "schema depth": "foreign keys on the longest parent -> child chain of tables (0 without FKs)",
+    "max in-degree": "largest number of foreign-key columns held by one table",
+    "FK coverage (mean)": "mean over FKs of the share of parent rows with at least one child",
+    "FK Gini (mean)": "mean over FKs of the Gini coefficient of children per parent row",
+    "top-1% parent share": "mean over FKs of the share of children that point at the top 1% of parents",
+    "mean |Spearman|": "mean over tables of the mean |Spearman rho| over pairs of its feature columns",
+    "lag-1 autocorrelation": "mean over activity-table columns of corr(x_t, x_t+1) in time order",
+    "parent->child dependence": "max over FKs and column pairs of |Spearman rho| between a parent "
+                                "column (at the referenced row) and a child column",
+    "seconds": "generation time in seconds",
+}
+# feature kinds that have a numeric reading (codes for categoricals, 0/1 for booleans)
+_ORDINAL_KINDS = ("numerical", "categorical", "boolean")
+_MIN_PAIRS = 3
+
+
+def _ordinal_frame(table) -> np.ndarray:
+    """The table's numerical, categorical (codes) and boolean feature columns as float64 (n x k)."""
+    cols = [c for c in table.feature_cols if table.columns[c].kind in _ORDINAL_KINDS]
+    if not cols:
+        return np.empty((len(table.df), 0), dtype=np.float64)
+    return numeric_frame(table, cols).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _ranks(x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Average ranks of each column of ``x`` (n x k) over its finite values; NaN stays NaN.
+
+    With ``weights`` (n non-negative integers), row i counts ``weights[i]`` times: the result is
+    the average rank row i's value has in the multiset where it repeats that often, so
+    ``_ranks(x, w)[idx]`` equals ``_ranks(x[idx])`` for ``w = bincount(idx)`` (parents ranked
+    once, not once per child).
+    """
+    xt = np.where(np.isfinite(x), x, np.nan).T  # k x n: sort along contiguous rows
+    k, n = xt.shape
+    if n == 0:
+        return np.empty((0, k))
+    order = np.argsort(xt, axis=1, kind="stable")  # NaN last
+    xs = np.take_along_axis(xt, order, axis=1)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    ws = np.where(np.isnan(xs), 0.0, w[order])
+    cum = np.cumsum(ws, axis=1)
+    new = np.ones((k, n), dtype=bool)  # a new run of equal values starts here
+    new[:, 1:] = xs[:, 1:] != xs[:, :-1]
+    last = np.ones((k, n), dtype=bool)
+    last[:, :-1] = new[:, 1:]
+    # cum is non-decreasing: forward / backward fills are running max / min
+    before = np.maximum.accumulate(np.where(new, cum - ws, 0.0), axis=1)
+    upto = np.minimum.accumulate(np.where(last, cum, np.inf)[:, ::-1], axis=1)[:, ::-1]
+    out = np.empty((k, n))
+    np.put_along_axis(out, order, before + (upto - before + 1.0) / 2.0, axis=1)
+    out[np.isnan(xt)] = np.nan
+    return out.T
+
+
+def _centered(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(finite mask, values centred on the column mean with missing set to 0, constant columns)."""
+    ok = np.isfinite(x)
+    count = ok.sum(axis=0)
+    filled = np.where(ok, x, 0.0)
+    mean = np.divide(filled.sum(axis=0), count, out=np.zeros(x.shape[1]), where=count > 0)
+    hi = np.where(ok, x, -np.inf).max(axis=0, initial=-np.inf)
+    lo = np.where(ok, x, np.inf).min(axis=0, initial=np.inf)
+    return ok, np.where(ok, x - mean, 0.0), ~(hi > lo)
+
+
+def _finish_corr(n, sx, sy, sxx, syy, sxy, const) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vx = sxx - sx * sx / n
+        vy = syy - sy * sy / n
+        r = (sxy - sx * sy / n) / np.sqrt(vx * vy)
+    bad = (n < _MIN_PAIRS) | (vx <= 1e-10 * sxx) | (vy <= 1e-10 * syy) | const | ~np.isfinite(r)
+    return np.where(bad, np.nan, np.clip(r, -1.0, 1.0))
+
+
+def cross_correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson correlation of every column of ``x`` (n x a) with every column of ``y`` (n x b).
+
+    Each pair uses the rows where both values are finite; a pair with fewer than 3 such rows, or
+    where either column is constant over them, gives NaN. Matrix products, no loop over pairs.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    mx, x0, cx = _centered(x)
+    my, y0, cy = _centered(y)
+    fx, fy = mx.astype(np.float64), my.astype(np.float64)
+    n = fx.T @ fy
+    return _finish_corr(n, x0.T @ fy, fx.T @ y0, (x0 * x0).T @ fy, fx.T @ (y0 * y0), x0.T @ y0,
+                        cx[:, None] | cy[None, :])
+
+
+def paired_correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson correlation of column j of ``x`` with column j of ``y`` (same shape n x k), per j.
+
+    Same rules as :func:`cross_correlation` (rows where both are finite, NaN when undefined).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    both = np.isfinite(x) & np.isfinite(y)
+    x = np.where(both, x, np.nan)
+    y = np.where(both, y, np.nan)
+    _, x0, cx = _centered(x)
+    _, y0, cy = _centered(y)
+    n = both.sum(axis=0).astype(np.float64)
+    return _finish_corr(n, x0.sum(axis=0), y0.sum(axis=0), (x0 * x0).sum(axis=0), (y0 * y0).sum(axis=0),
+                        (x0 * y0).sum(axis=0), cx | cy)
+
+
+def spearman_matrix(x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+    """Spearman rho of the columns of ``x`` with those of ``y`` (default: ``x`` itself).
+
+    rho is the Pearson correlation of average ranks; each column is ranked over its finite
+    values, and a pair uses the rows where both are present (exact Spearman without missing values).
+    """
+    rx = _ranks(np.asarray(x, dtype=np.float64))
+    ry = rx if y is None else _ranks(np.asarray(y, dtype=np.float64))
+    return cross_correlation(rx, ry)
+
+
+def schema_depth(db) -> int:
+    """Foreign keys on the longest parent -> child chain of tables; 0 without foreign keys.
+
+    Self-references are left out; tables on a reference cycle (possible with SQL schemas) count as
+    one node (the longest path of the graph's condensation into strongly connected components).
+    """
+    g = nx.DiGraph()
+    g.add_nodes_from(db.tables)
+    g.add_edges_from((parent, child) for child, _, parent in db.foreign_keys if parent != child)
+    if g.number_of_edges() == 0:
+        return 0
+    if not nx.is_directed_acyclic_graph(g):
+        g = nx.condensation(g)
+    return int(nx.dag_longest_path_length(g))
+
+
+def max_in_degree(db) -> int:
+    """Largest number of foreign-key columns held by one table (its in-degree in the parent ->
+    child schema multigraph, a self-reference included); 0 without foreign keys."""
+    return max((len(t.fkey_col_to_pkey_table) for t in db.tables.values()), default=0)
+
+
+def top_share(counts: np.ndarray, share: float = 0.01) -> float:
+    """Share of all children held by the ``ceil(share x parents)`` (at least 1) parents with the
+    most children; NaN without children."""
+    c = np.asarray(counts, dtype=np.float64).ravel()
+    total = c.sum()
+    if c.size == 0 or total <= 0:
+        return float("nan")
+    m = max(1, int(np.ceil(share * c.size - 1e-9)))
+    top = np.partition(c, c.size - m)[c.size - m:]
+    return float(top.sum() / total)
+
+
+def mean_abs_spearman(db, frames: dict[str, np.ndarray] | None = None) -> float:
+    """Mean over tables of the mean |Spearman rho| over the pairs of the table's numerical,
+    categorical (codes) and boolean feature columns (see :func:`spearman_matrix`).
+
+    Undefined pairs (a constant column, fewer than 3 rows with both values) are left out; a table
+    without a defined pair is left out; NaN when no table has one.
+    """
+    frames = _frames(db) if frames is None else frames
+    means = []
+    for name in db.tables:
+        x = frames[name]
+        if x.shape[1] < 2:
+            continue
+        r = np.abs(spearman_matrix(x)[np.triu_indices(x.shape[1], k=1)])
+        r = r[np.isfinite(r)]
+        if r.size:
+            means.append(r.mean())
+    return float(np.mean(means)) if means else float("nan")
+
+
+def lag1_autocorrelation(db, frames: dict[str, np.ndarray] | None = None) -> float:
+    """Mean over the columns of activity tables of their lag-1 autocorrelation in time order.
+
+    For every activity table with a time column, rows are sorted by time (stable: ties keep row
+    order, missing times last); for each numerical, categorical (codes) or boolean feature column
+    the figure is the Pearson correlation of consecutive pairs (x_t, x_t+1) over the pairs where
+    both are present. Undefined columns (constant, fewer than 3 pairs) are left out. NaN when no
+    activity table has a defined column.
+    """
+    frames = _frames(db) if frames is None else frames
+    values = []
+    for name, t in db.tables.items():
+        if t.kind != "activity" or t.time_col is None or len(t.df) < _MIN_PAIRS + 1:
+            continue
+        x = frames[name]
+        if x.shape[1] == 0:
+            continue
+        stamp = pd.to_datetime(t.df[t.time_col], errors="coerce").to_numpy(dtype="datetime64[ns]")
+        key = np.where(np.isnat(stamp), np.iinfo(np.int64).max, stamp.view(np.int64))
+        x = x[np.argsort(key, kind="stable")]
+        r = paired_correlation(x[:-1], x[1:])
+        values.extend(r[np.isfinite(r)].tolist())
+    return float(np.mean(values)) if values else float("nan")
+
+
+def parent_child_dependence(db, frames: dict[str, np.ndarray] | None = None) -> float:
+    """Strongest dependence of a child column on a parent column through a foreign key.
+
+    For every FK, over the child rows with a (non-null) reference: |Spearman rho| between each
+    numerical / categorical / boolean feature column of the parent, read at the referenced row,
+    and each such column of the child (see :func:`spearman_matrix`). The figure is the maximum over
+    all FKs and column pairs; NaN when no FK has a defined pair.
+    """
+    frames = _frames(db) if frames is None else frames
+    child_ranks: dict[str, np.ndarray] = {}  # a child table's ranks, when every row has a parent
+    best = float("nan")
+    for key in fk_keys(db):
+        link = db.trace.links[key]
+        if link.parent not in frames or link.child not in frames:
+            continue
+        child, parent = frames[link.child], frames[link.parent]
+        if child.shape[1] == 0 or parent.shape[1] == 0:
+            continue
+        idx = fk_parent_index(db, key)
+        ok = (idx >= 0) & (idx < parent.shape[0])
+        if ok.sum() < _MIN_PAIRS:
+            continue
+        if ok.all():
+            if link.child not in child_ranks:
+                child_ranks[link.child] = _ranks(child)
+            rc = child_ranks[link.child]
+        else:
+            rc = _ranks(child[ok])
+        used = idx[ok]
+        rp = _ranks(parent, np.bincount(used, minlength=parent.shape[0]))[used]
+        r = np.abs(cross_correlation(rp, rc))
+        if np.isfinite(r).any():
+            best = float(np.nanmax([best, np.nanmax(r)]))
+    return best
+
+
+def _frames(db) -> dict[str, np.ndarray]:
+    return {name: _ordinal_frame(t) for name, t in db.tables.items()}
+
+
+def _seconds(db) -> float:
+    total = float(dict(db.trace.timings).get("total", 0.0) or 0.0)
+    return total if total > 0 else float("nan")
+
+
+def database_figures(db, seconds: float | None = None) -> dict[str, float]:
+    """The figures of one database, keyed by :data:`FIGURES` (all floats; NaN = undefined).
+
+    - tables; foreign keys (FK columns); rows; cells (rows x columns, keys and time included);
+    - feature columns per table: mean over tables of the number of feature columns;
+    - categorical share: share of all feature columns whose kind is categorical, text or boolean
+      (NaN without feature columns);
+    - missing rate: missing cells / cells over all feature columns (NaN without feature cells);
+    - schema depth (:func:`schema_depth`) and max in-degree (:func:`max_in_degree`);
+    - FK coverage (mean), FK Gini (mean): over FKs, the share of parent rows with a child and the
+      Gini coefficient of children per parent row (:func:`gini`); NaN without FKs;
+    - top-1% parent share: mean over FKs with children of :func:`top_share` (NaN without);
+    - mean |Spearman| (:func:`mean_abs_spearman`), lag-1 autocorrelation
+      (:func:`lag1_autocorrelation`), parent->child dependence (:func:`parent_child_dependence`);
+    - seconds: ``seconds`` if given, else the trace's total generation time (NaN when the trace
+      has none, e.g. a database loaded from an export).
+    """
     n_feat = n_cat = 0
     cells = missing = 0
     for t in db.tables.values():
         for col in t.feature_cols:
-            kind = t.columns[col].kind
             n_feat += 1
-            n_cat += kind in ("categorical", "text", "boolean")
+            n_cat += t.columns[col].kind in ("categorical", "text", "boolean")
             s = t.df[col]
             cells += len(s)
             missing += int(s.isna().sum())
-    ginis = [gini(fk_degrees(db, k)) for k in fk_keys(db)]
-    covs = [coverage(fk_degrees(db, k)) for k in fk_keys(db)]
+    degrees = [fk_degrees(db, k) for k in fk_keys(db)]
+    tops = [top_share(d) for d in degrees]
+    tops = [v for v in tops if np.isfinite(v)]
+    nan = float("nan")
+    frames = _frames(db)
+    with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only contend
+        spearman = mean_abs_spearman(db, frames)
+        lag1 = lag1_autocorrelation(db, frames)
+        dependence = parent_child_dependence(db, frames)
     return {
-        "tables": len(db.tables),
-        "foreign keys": len(db.foreign_keys),
-        "rows": db.num_rows,
-        "cells": db.num_cells,
-        "feature columns": n_feat,
-        "categorical share": n_cat / n_feat if n_feat else 0.0,
-        "missing rate": missing / cells if cells else 0.0,
-        "FK Gini (mean)": float(np.mean(ginis)) if ginis else float("nan"),
-        "FK coverage (mean)": float(np.mean(covs)) if covs else float("nan"),
-        "activity tables": sum(t.kind == "activity" for t in db.tables.values()),
+        "tables": float(len(db.tables)),
+        "foreign keys": float(len(db.foreign_keys)),
+        "rows": float(db.num_rows),
+        "cells": float(db.num_cells),
+        "feature columns per table": n_feat / len(db.tables) if db.tables else nan,
+        "categorical share": n_cat / n_feat if n_feat else nan,
+        "missing rate": missing / cells if cells else nan,
+        "schema depth": float(schema_depth(db)),
+        "max in-degree": float(max_in_degree(db)),
+        "FK coverage (mean)": float(np.mean([coverage(d) for d in degrees])) if degrees else nan,
+        "FK Gini (mean)": float(np.mean([gini(d) for d in degrees])) if degrees else nan,
+        "top-1% parent share": float(np.mean(tops)) if tops else nan,
+        "mean |Spearman|": spearman,
+        "lag-1 autocorrelation": lag1,
+        "parent->child dependence": dependence,
+        "seconds": float(seconds) if seconds is not None else _seconds(db),
     }
+
+
+def seed_figures(config_json: str, seed: int, max_cells: int | None = None, ddl: str = "",
+                 dialect: str = "auto") -> dict[str, Any]:
+    """Generate (config, seed[, DDL schema]) and return ``{"estimate": cells, "figures": {...}}``,
+    or ``{"estimate": cells, "figures": None}`` without generating when the stage-1 estimate is
+    over ``max_cells``. Top-level and picklable: the app's worker processes run it."""
+    import plurel_core as pc
+
+    config = _config_from_json(config_json)
+    schema = _schema_from_ddl(ddl, dialect) if ddl else None
+    estimate = int(pc.estimate_cells(config, int(seed), schema))
+    if max_cells is not None and estimate > max_cells:
+        return {"estimate": estimate, "figures": None}
+    db = pc.generate(config, int(seed), schema, max_cells=max_cells, threads=1)
+    return {"estimate": estimate, "figures": database_figures(db)}
+
+
+def warm_up() -> None:
+    """Load what :func:`seed_figures` needs in a fresh worker process (the generator's compiled
+    kernels) by computing the figures of one small database."""
+    from plurel_core.config import Config
+
+    seed_figures(Config.preset("demo").to_json(indent=None), 0)
+
+
+@functools.lru_cache(maxsize=8)
+def _config_from_json(config_json: str):
+    from plurel_core.config import Config
+
+    return Config.from_json(config_json)
+
+
+@functools.lru_cache(maxsize=8)
+def _schema_from_ddl(ddl: str, dialect: str):
+    from plurel_core.ddl import schema_from_ddl
+
+    return schema_from_ddl(ddl, None if dialect == "auto" else dialect)
+
+
+def figure_summary(frame: pd.DataFrame, figures: list[str] | tuple[str, ...] = FIGURES) -> pd.DataFrame:
+    """Per figure over the rows of ``frame`` (one per database): n (finite values), median, p10, p90."""
+    rows = []
+    for name in figures:
+        v = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64) if name in frame \
+            else np.array([])
+        v = v[np.isfinite(v)]
+        q = np.percentile(v, [50, 10, 90]) if v.size else [np.nan] * 3
+        rows.append({"figure": name, "n": int(v.size), "median": float(q[0]), "p10": float(q[1]),
+                     "p90": float(q[2])})
+    return pd.DataFrame(rows, columns=["figure", "n", "median", "p10", "p90"])
+
+
+def ks_table(a: pd.DataFrame, b: pd.DataFrame,
+             figures: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Two-sample Kolmogorov-Smirnov test per figure between the databases of ``a`` and ``b``.
+
+    One row per figure (default: the :data:`FIGURES` present in both frames): KS statistic,
+    p-value (``scipy.stats.ks_2samp``, two-sided), the number of finite values and the medians of
+    each side. Sorted by statistic, largest first; a figure without finite values on a side gets
+    NaN and goes last.
+    """
+    from scipy.stats import ks_2samp
+
+    if figures is None:
+        figures = [f for f in FIGURES if f in a.columns and f in b.columns]
+    rows = []
+    for name in figures:
+        va = pd.to_numeric(a[name], errors="coerce").to_numpy(dtype=np.float64)
+        vb = pd.to_numeric(b[name], errors="coerce").to_numpy(dtype=np.float64)
+        va, vb = va[np.isfinite(va)], vb[np.isfinite(vb)]
+        stat = p = float("nan")
+        if va.size and vb.size:
+            res = ks_2samp(va, vb)
+            stat, p = float(res.statistic), float(res.pvalue)
+        rows.append({"figure": name, "KS statistic": stat, "p-value": p, "n A": int(va.size),
+                     "n B": int(vb.size), "median A": float(np.median(va)) if va.size else float("nan"),
+                     "median B": float(np.median(vb)) if vb.size else float("nan")})
+    out = pd.DataFrame(rows, columns=["figure", "KS statistic", "p-value", "n A", "n B", "median A",
+                                      "median B"])
+    return out.sort_values("KS statistic", ascending=False, na_position="last", kind="stable") \
+        .reset_index(drop=True)
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and not (set(value) == {"lo", "hi"}):
+            out.update(_flat(value, f"{path}."))
+        else:
+            out[path] = value
+    return out
+
+
+def config_value_text(value: Any) -> str:
+    """A config value as short text: ranges as ``lo..hi``, lists comma-separated."""
+    if isinstance(value, dict) and set(value) == {"lo", "hi"}:
+        return f"{value['lo']}..{value['hi']}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def config_diff(a, b) -> pd.DataFrame:
+    """The fields where configs ``a`` and ``b`` differ: columns path (dotted, e.g.
+    "schema.num_tables"), A, B (values as in ``Config.to_dict``); empty when they are equal."""
+    fa, fb = _flat(a.to_dict()), _flat(b.to_dict())
+    rows = [{"path": path, "A": fa.get(path), "B": fb.get(path)}
+            for path in list(dict.fromkeys([*fa, *fb])) if fa.get(path) != fb.get(path)]
+    return pd.DataFrame(rows, columns=["path", "A", "B"])
 
 
 def generation_positions(graph: nx.DiGraph, spacing_x: float = 1.0, spacing_y: float = 1.0,

@@ -162,3 +162,97 @@ def test_every_page_offline_without_errors(page, streamlit_server, tmp_path):
         assert shot.stat().st_size > 10_000
         assert not page.locator('[data-testid="stException"]').count(), name
     page.recorder.assert_clean()
+
+
+# --- headline knobs, deep links -------------------------------------------------------------------
+LOCAL_HOST = "127.0.0.1"
+
+
+def assert_all_local(requests: list[str]) -> None:
+    """Every request recorded went to the app's own host (data:/blob: URLs stay in the page)."""
+    assert requests, "no request recorded at all"
+    for url in requests:
+        parts = urlparse(url)
+        if parts.scheme == "data":
+            continue
+        if parts.scheme == "blob":
+            assert urlparse(parts.path).hostname == LOCAL_HOST, url
+            continue
+        assert parts.scheme in ("http", "https", "ws", "wss") and parts.hostname == LOCAL_HOST, url
+
+
+def headline_slider(page, label: str = "Table count"):
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    return sidebar.locator('[data-testid="stSlider"]').filter(has=page.get_by_text(label, exact=True)).first
+
+
+def page_caption(page) -> str:
+    return page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first.inner_text()
+
+
+def test_headline_table_count_visible_on_first_load(page, streamlit_server, tmp_path):
+    page.goto(f"{streamlit_server}/")
+    wait_idle(page)
+    slider = headline_slider(page)
+    assert slider.is_visible()
+    box = slider.bounding_box()
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 1000  # on screen, no scrolling
+    # no expander was opened: the prior expanders are all closed, their "Tables" slider hidden
+    expanders = page.locator('[data-testid="stSidebar"] [data-testid="stExpander"] details')
+    assert expanders.count() >= 5 and all(expanders.nth(i).get_attribute("open") is None
+                                          for i in range(expanders.count()))
+    assert not page.locator('[data-testid="stSidebar"] [data-testid="stSlider"]').filter(
+        has=page.get_by_text("Tables", exact=True)).first.is_visible()
+    assert headline_slider(page, "DAG density").is_visible()
+    page.screenshot(path=str(tmp_path / "first_load.png"))
+    lo, hi = slider.locator('input[type="range"]').nth(0), slider.locator('input[type="range"]').nth(1)
+    assert (lo.get_attribute("value"), hi.get_attribute("value")) == ("3", "20")  # the paper's U{3..20}
+    before = metric(page, "Tables")
+    assert before != "3"
+    hi.focus()
+    page.keyboard.press("Home")  # the upper thumb down to the lower one: exactly three tables
+    deadline = time.monotonic() + 90
+    while metric(page, "Tables") != "3" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    wait_idle(page)
+    assert metric(page, "Tables") == "3"
+    assert hi.get_attribute("value") == "3"
+    assert "cfg=" in page.url
+    assert_all_local(page.recorder.requests)
+    page.recorder.assert_clean()
+
+
+def _app_pages() -> list[str]:
+    """The URL path of every page the router registers, read from app.py so that new pages count.
+    The default page lives at the root (Streamlit ignores its url_path)."""
+    from tests.conftest import ROOT
+
+    lines = [ln for ln in (ROOT / "app.py").read_text().splitlines() if "st.Page(" in ln]
+    paths = ["" if "default=True" in ln else re.search(r'url_path="([^"]+)"', ln).group(1) for ln in lines]
+    assert paths.count("") == 1 and "schema" in paths and len(paths) >= 7, paths
+    return paths
+
+
+def test_deep_link_to_every_page_runs_the_router_with_the_same_database(page, streamlit_server):
+    import plurel_core as pc
+    from pages import _shared as shared
+    from pages import _state as aps
+
+    cfg = pc.Config.preset("demo").replace(**{"schema.num_tables": (5, 5), "links.popularity_laws": ("zipf",)})
+    params = aps.to_query_params(cfg, 3)
+    assert "cfg" in params
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    name = pc.generate(cfg, 3).name
+    db_id = shared.db_id(cfg.to_json(indent=None), 3)
+    for path in _app_pages():
+        page.goto(f"{streamlit_server}/{path}?{query}")
+        wait_idle(page)
+        assert not page.locator('[data-testid="stException"]').count(), path
+        assert page.locator('[data-testid="stSidebar"]').is_visible(), path  # the router drew the sidebar
+        hi = headline_slider(page).locator('input[type="range"]').nth(1)
+        assert hi.get_attribute("value") == "5", path
+        caption = page_caption(page)
+        assert name in caption and db_id in caption, (path, caption)
+        assert f"seed={params['seed']}" in page.url and f"cfg={params['cfg']}" in page.url, (path, page.url)
+    assert_all_local(page.recorder.requests)
+    page.recorder.assert_clean()

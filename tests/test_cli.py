@@ -244,3 +244,195 @@ def test_help_has_examples(command, capsys):
     assert f"usage: plurel {command}" in out
     if command not in ("presets",):
         assert "examples:" in out
+
+
+# --- plurel stats / plurel compare --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_batch(tmp_path_factory):
+    """A small `plurel batch --preset demo` output folder (seeds 0..4)."""
+    out = tmp_path_factory.mktemp("stats") / "demo"
+    assert main(["batch", "--preset", "demo", "--seeds", "0..4", "--out", str(out), "--backend", "inline",
+                 "--quiet"]) == 0
+    return out
+
+
+def _same(a: float | None, b: float) -> bool:
+    return (a is None and b != b) or (a is not None and a == pytest.approx(b, rel=1e-12, abs=1e-12))
+
+
+def test_stats_figures_equal_the_figures_of_each_database(demo_batch, tmp_path, capsys):
+    import numpy as np
+
+    from plurel_core import stats
+
+    target = tmp_path / "figures.json"
+    assert main(["stats", str(demo_batch), "--json", str(target)]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(target.read_text())
+    index = read_index(demo_batch)
+    assert [d["seed"] for d in data["databases"]] == list(range(5))
+    rows = []
+    for entry in data["databases"]:
+        seed = entry["seed"]
+        direct = stats.database_figures(pc.generate(DEMO, seed))  # in Python, from the generator
+        loaded = stats.database_figures(pc.load_database(demo_batch / index[seed]["path"]),
+                                        seconds=index[seed]["seconds"])
+        for name in stats.FIGURES:
+            if name == "seconds":  # a loaded export has no timings: the batch index's seconds
+                assert entry[name] == index[seed]["seconds"] == loaded[name]
+            else:
+                assert _same(entry[name], direct[name]) and _same(entry[name], loaded[name]), (seed, name)
+        rows.append({n: (entry[n] if entry[n] is not None else float("nan")) for n in stats.FIGURES})
+    frame = pd.DataFrame(rows)
+    for name in stats.FIGURES:
+        values = frame[name].dropna().to_numpy()
+        summary = data["summary"][name]
+        assert summary["n"] == len(values)
+        assert summary["median"] == pytest.approx(float(np.median(values)))
+        assert summary["p10"] == pytest.approx(float(np.percentile(values, 10)))
+        assert summary["p90"] == pytest.approx(float(np.percentile(values, 90)))
+        line = next(line for line in out.splitlines() if line.startswith(name + " "))
+        assert f"{np.median(values):.4g}" in line.split()  # the printed median
+    assert "5 databases" in out
+
+
+def test_compare_of_a_folder_with_itself_gives_ks_zero(demo_batch, capsys):
+    from plurel_core import stats
+
+    assert main(["compare", str(demo_batch), str(demo_batch), "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert sorted(r["figure"] for r in table) == sorted(stats.FIGURES)
+    for row in table:
+        assert row["KS statistic"] == 0.0 and row["p-value"] == 1.0, row
+        assert row["n A"] == row["n B"] == 5
+    assert main(["compare", str(demo_batch), str(demo_batch)]) == 0
+    text = capsys.readouterr().out
+    assert "Kolmogorov-Smirnov" in text and "KS statistic" in text
+
+
+def test_compare_of_two_presets_matches_ks_table(demo_batch, tmp_path, capsys):
+    from plurel_core import stats
+    from plurel_core.cli import batch_figures
+
+    other = tmp_path / "three"
+    assert main(["batch", "--preset", "demo", "--set", "schema.num_tables=3", "--seeds", "0..4", "--out",
+                 str(other), "--backend", "inline", "--quiet"]) == 0
+    capsys.readouterr()  # the batch's summary
+    assert main(["compare", str(demo_batch), str(other), "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    expected = stats.ks_table(batch_figures(str(demo_batch)), batch_figures(str(other)))
+    assert [r["figure"] for r in table] == list(expected["figure"])
+    tables = next(r for r in table if r["figure"] == "tables")
+    assert tables["KS statistic"] == 1.0 and tables["median B"] == 3.0  # demo draws 3..6 tables; B always 3
+
+
+def test_stats_and_compare_bad_arguments_exit_2(demo_batch, tmp_path, capsys):
+    missing = tmp_path / "nope"
+    assert main(["stats", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("plurel: error:") and "no such folder" in err and str(missing) in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["stats", str(empty)]) == 2
+    assert "no databases found" in capsys.readouterr().err
+    assert main(["compare", str(demo_batch), str(empty)]) == 2
+    assert "no databases found" in capsys.readouterr().err
+    assert main(["compare", str(missing), str(demo_batch)]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    res = plurel("stats", str(missing))  # as a user runs it: a message, no traceback
+    assert res.returncode == 2 and "no such folder" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("command", ["stats", "compare"])
+def test_stats_and_compare_help_has_examples(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert f"usage: plurel {command}" in out and "examples:" in out
+
+
+# --- the v2 design space: --set of its kinds, plurel priors ---------------------------------------------
+V2_SPEC = {s.path: s for s in pc.prior_specs("v2")}
+
+
+def test_set_parses_each_new_kind():
+    from plurel_core.cli import apply_sets, parse_set_value
+
+    marginals = V2_SPEC["v2_columns.column_marginals"]
+    assert parse_set_value(marginals, "none:3, Normal:1,outliers:0.5") == {"none": 3.0, "normal": 1.0, "outliers": 0.5}
+    assert parse_set_value(V2_SPEC["v2_time.time_calendars"], "business,always:2") == {"business": 1.0, "always": 2.0}
+    layouts = V2_SPEC["v2_schema.table_layouts"]  # commas inside an option's parentheses stay with it
+    assert parse_set_value(layouts, "RandomTree:2,Layered(depth=3,dropout=0.1):1") == {
+        "RandomTree": 2.0, "Layered(depth=3, dropout=0.1)": 1.0}
+    assert parse_set_value(V2_SPEC["v2_keys.fk_nullable_prob"], "0.45") == 0.45
+    assert parse_set_value(V2_SPEC["v2_mechanisms.node_count"], "2..9") == (2, 9)  # log-uniform int range
+    assert parse_set_value(V2_SPEC["v2_warping.kappa"], "1..1e3") == (1.0, 1000.0)
+    assert parse_set_value(V2_SPEC["v2_warping.warp"], "off") is False
+    cfg = apply_sets(pc.Config(), ["design=v2", "v2_columns.column_marginals=none:3,normal:1",
+                                   "v2_keys.fk_nullable_prob=0.45", "v2_mechanisms.fourier_frequency_count=8",
+                                   "v2_warping.warp=false"])
+    assert cfg.design == "v2" and cfg.v2_mechanisms.fourier_frequency_count == 8
+    assert dict(cfg.v2_columns.column_marginals)["none"] == 3.0 and dict(cfg.v2_columns.column_marginals)["lomax"] == 0.0
+    assert cfg == pc.Config().replace(design="v2", **{
+        "v2_columns.column_marginals": {"none": 3, "normal": 1}, "v2_keys.fk_nullable_prob": 0.45,
+        "v2_mechanisms.fourier_frequency_count": 8, "v2_warping.warp": False})
+
+
+@pytest.mark.parametrize(("setting", "field", "words"), [
+    ("v2_columns.column_marginals=bogus:1", "v2_columns.column_marginals", "unknown option"),
+    ("v2_columns.column_marginals=none:much", "v2_columns.column_marginals", "a weight"),
+    ("v2_columns.column_marginals=none:0,normal:0", "v2_columns.column_marginals", "at least one weight"),
+    ("v2_columns.column_marginals=none:-1,normal:1", "v2_columns.column_marginals", "non-negative"),
+    ("v2_keys.fk_nullable_prob=1.5", "v2_keys.fk_nullable_prob", "outside the allowed range"),
+    ("v2_keys.fk_nullable_prob=often", "v2_keys.fk_nullable_prob", "probability"),
+    ("v2_mechanisms.node_count=9..3", "v2_mechanisms.node_count", "greater than"),
+    ("design=v3", "design", "'paper' or 'v2'"),
+])
+def test_bad_v2_set_exits_2_naming_the_field(setting, field, words, capsys):
+    assert main(["priors", "--preset", "v2", "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("plurel: error:") and field in err and words in err, err
+
+
+def test_priors_lists_the_v2_knobs(capsys):
+    v2 = pc.Config.preset("v2")
+    assert main(["priors", "--preset", "v2", "--json"]) == 0
+    rows = {r["path"]: r for r in json.loads(capsys.readouterr().out)}
+    assert list(rows) == list(V2_SPEC) and all(r["design"] == "v2" for r in rows.values())
+    marg = rows["v2_columns.column_marginals"]
+    assert marg["kind"] == "weights" and marg["value"] == aps_plain(v2.get("v2_columns.column_marginals"))
+    assert marg["options"] == list(V2_SPEC["v2_columns.column_marginals"].options)
+    assert rows["v2_schema.table_count"]["scale"] == "log" and rows["v2_schema.table_count"]["value"] == {"lo": 2, "hi": 20}
+    assert rows["v2_keys.fk_nullable_prob"] == {**rows["v2_keys.fk_nullable_prob"], "kind": "prob", "value": 0.3,
+                                                "bounds": [0.0, 1.0]}
+    assert main(["priors", "--preset", "v2", "--set", "v2_columns.column_marginals=none:3,lomax:1"]) == 0
+    text = capsys.readouterr().out
+    assert "design v2" in text and "option:weight" in text
+    for path in V2_SPEC:
+        assert path in text
+    assert "schema.num_tables " not in text  # the paper's knobs belong to the other design space
+    lines = text.splitlines()
+    line = next(i for i, t in enumerate(lines) if t.startswith("v2_columns.column_marginals"))
+    assert lines[line].endswith("= none:3,lomax:1") and "weights >= 0" in lines[line + 1]
+    line = next(i for i, t in enumerate(lines) if t.startswith("v2_schema.table_count"))
+    assert "log-uniform" in lines[line + 1] and "bounds [1, 60]" in lines[line + 1]
+    assert main(["priors", "--design", "all", "--json"]) == 0
+    both = [r["path"] for r in json.loads(capsys.readouterr().out)]
+    assert both == [s.path for s in pc.prior_specs(None)]
+
+
+def test_estimate_and_generate_v2_on_the_command_line(tmp_path, capsys):
+    cfg = pc.Config.preset("v2").replace(**{"v2_schema.table_count": (2, 3), "v2_schema.event_rows": (200, 400)})
+    sets = ["--set", "v2_schema.table_count=2..3", "--set", "v2_schema.event_rows=200..400"]
+    assert main(["estimate", "--preset", "v2", *sets, "--seed", "5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["estimates"][0]["cells"] == pc.estimate_cells(cfg, 5)
+    assert main(["generate", "--preset", "v2", *sets, "--seed", "5", "--out", str(tmp_path), "--json"]) == 0
+    loaded = pc.load_database(next(tmp_path.glob("*.zip")))
+    assert loaded.config == cfg and list(loaded.tables) == list(pc.generate(cfg, 5).tables)
+
+
+def aps_plain(value):
+    from pages import _state as aps
+
+    return aps._plain(value)

@@ -358,11 +358,13 @@ def _plan(g: nx.DiGraph, node_seed: int, decoders: dict[int, Coder], encoders: d
 
 
 def propagate_scm(
-    built: BuiltScm, n: int, foreign: list[ForeignInput], cfg, threads: int = 1,
+    built: BuiltScm, n: int, foreign: list[ForeignInput], cfg, threads: int = 1, *, keep_values: bool = False,
 ) -> tuple[dict[str, np.ndarray], ScmTrace]:
     """Propagate a built SCM over ``n`` rows: the values of its columns, and its trace.
 
     ``foreign`` holds the parent tables' values, in the order of ``build_scm``'s kinds.
+    ``keep_values`` copies every evaluated node's row of the value matrices into
+    ``ScmTrace.node_values`` (no draw is made for it: the columns are the same either way).
     """
     sp = cfg.scm
     g, activity, plan = built.graph, built.activity, built.plan
@@ -426,9 +428,14 @@ def propagate_scm(
         else:
             result[col.name] = values[row_of[node]].astype(np.float64)
 
+    node_values: dict[int, np.ndarray] = {}
+    if keep_values:
+        node_values = {node: labels[r].astype(np.int64) if g.nodes[node]["prop_type"] == "categorical"
+                       else values[r].copy() for r, node in enumerate(order)}
     trace = ScmTrace(
         table=built.table, graph=g, layout=built.layout, layout_params=built.dag_params, mode=built.mode,
         column_node_share=built.column_node_share, foreign_inputs=foreign_names, source_components=components,
+        node_values=node_values,
     )
     return {c.name: result[c.name] for c in built.columns}, trace
 

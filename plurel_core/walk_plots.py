@@ -1,0 +1,373 @@
+"""Plotly figures of the walkthrough steps (:mod:`plurel_core.walkthrough`), pure functions.
+
+:func:`figures` returns the figures of any step, so the page only draws them. Figures are plain
+plotly JSON (no remote resource): the app works offline. The look is the one of
+:mod:`plurel_core.plots`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from plurel_core import stats
+from plurel_core.plots import (
+    ACCENT_COLOR,
+    ACTIVITY_COLOR,
+    CATEGORICAL_COLOR,
+    ENTITY_COLOR,
+    FONT,
+    LATENT_COLOR,
+    NUMERICAL_COLOR,
+    PALETTE,
+    TEMPLATE,
+)
+from plurel_core.walkthrough import BlocksStep, LinkStep, PostStep, SchemaStep, ScmStep, Step
+
+DONE_COLOR = "#495057"
+PENDING_COLOR = "#dee2e6"
+EDGE_COLOR = "#adb5bd"
+
+
+def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0, xanchor="left", font=dict(size=16)),
+                      font=FONT, colorway=PALETTE, margin=dict(l=50, r=20, t=90, b=50), height=height)
+    return fig
+
+
+def _empty(title: str, message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=14, color=DONE_COLOR))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _style(fig, title, 220)
+
+
+def _arrows(fig: go.Figure, pos: dict, edges: list, color: str, width: float, row=None, col=None,
+            px: tuple[float, float] = (100.0, 100.0)) -> None:
+    """Edges parent -> child with an arrowhead at 80% of their length. An edge that skips a
+    generation bows upward, so it does not hide behind the nodes in between; ``px`` is the
+    approximate size of one data unit in pixels (x, y), for the arrowheads' angles."""
+    if not edges:
+        return
+    xs, ys, hx, hy, angles = [], [], [], [], []
+    t = np.linspace(0.0, 1.0, 21)
+    for a, b in edges:
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        bow = 0.0 if abs(x1 - x0) <= 1 else 0.3 + 0.2 * (abs(x1 - x0) - 1)
+        cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0 + bow
+        px_, py_ = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * cx + t**2 * x1, (1 - t) ** 2 * y0 + 2 * (1 - t) * t * cy + t**2 * y1
+        xs += [*px_.tolist(), None]
+        ys += [*py_.tolist(), None]
+        hx.append(px_[16])
+        hy.append(py_[16])
+        dx, dy = (px_[17] - px_[15]) * px[0], (py_[17] - py_[15]) * px[1]
+        angles.append(math.degrees(math.atan2(dx, dy)))
+    kw = {} if row is None else dict(row=row, col=col)
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=color, width=width), hoverinfo="skip",
+                             showlegend=False), **kw)
+    fig.add_trace(go.Scatter(x=hx, y=hy, mode="markers", hoverinfo="skip", showlegend=False,
+                             marker=dict(symbol="arrow", angle=angles, size=11, color=color)), **kw)
+
+
+def _bow_top(pos: dict, edges) -> float:
+    """Highest y an edge reaches (bowed edges rise above their ends)."""
+    top = max([p[1] for p in pos.values()] or [0.0])
+    for a, b in edges:
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        if abs(x1 - x0) > 1:
+            top = max(top, (y0 + y1) / 2.0 + (0.3 + 0.2 * (abs(x1 - x0) - 1)) / 2.0)
+    return top
+
+
+def _ranges(pos: dict, edges=()) -> tuple[list[float], list[float]]:
+    xs = [p[0] for p in pos.values()] or [0.0]
+    ys = [p[1] for p in pos.values()] or [0.0]
+    return [min(xs) - 0.5, max(xs) + 0.5], [min(ys) - 0.7, max(_bow_top(pos, edges), max(ys)) + 0.7]
+
+
+def _pixels(xr: list[float], yr: list[float], width: float, height: float) -> tuple[float, float]:
+    return width / max(xr[1] - xr[0], 1e-9), height / max(yr[1] - yr[0], 1e-9)
+
+
+# --- stage 1 -----------------------------------------------------------------------------------
+def schema_figure(step: SchemaStep) -> go.Figure:
+    """The schema DAG with the tables made so far; new ones highlighted, or coloured by kind."""
+    g = step.graph
+    pos = stats.generation_positions(g, generation_attr="generation")
+    shown = set(step.shown)
+    fig = go.Figure()
+    old_edges = [(a, b) for a, b in g.edges if a in shown and b in shown and b not in step.new]
+    new_edges = [(a, b) for a, b in g.edges if b in step.new]
+    xr, yr = _ranges(pos, g.edges)
+    px = _pixels(xr, yr, 800.0, 300.0)
+    _arrows(fig, pos, old_edges, EDGE_COLOR, 1.5, px=px)
+    _arrows(fig, pos, new_edges, ACCENT_COLOR, 2.5, px=px)
+    if step.kinds_shown:
+        groups = [("entity table", [n for n in step.shown if g.nodes[n]["kind"] != "activity"], ENTITY_COLOR),
+                  ("activity table", [n for n in step.shown if g.nodes[n]["kind"] == "activity"], ACTIVITY_COLOR)]
+    else:
+        groups = [("made in earlier generations", [n for n in step.shown if n not in step.new], DONE_COLOR),
+                  (f"generation {step.generation}", list(step.new), ACCENT_COLOR)]
+    for label, nodes, color in groups:
+        if not nodes:
+            continue
+        fig.add_trace(go.Scatter(
+            x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text", name=label,
+            text=[f"{n}<br>{g.nodes[n]['rows']} rows" if step.kinds_shown else n for n in nodes],
+            textposition="top center", marker=dict(size=26, color=color, line=dict(width=1, color="#212529"),
+                                                   symbol=["square" if g.nodes[n]["kind"] == "activity" else "circle"
+                                                           for n in nodes]),
+            hovertext=[f"{n}: {g.nodes[n]['kind']}, {g.nodes[n]['rows']} rows, generation {g.nodes[n]['generation']}"
+                       for n in nodes], hoverinfo="text"))
+    fig.update_xaxes(range=xr, dtick=1, showgrid=False, zeroline=False, title_text="topological generation")
+    fig.update_yaxes(range=yr, showgrid=False, zeroline=False, showticklabels=False)
+    fig.update_layout(legend=dict(orientation="h", y=-0.18))
+    title = ("Schema DAG: entity and activity tables" if step.kinds_shown
+             else f"Schema DAG after generation {step.generation} ({len(shown)} of {g.number_of_nodes()} tables)")
+    return _style(fig, title, 460)
+
+
+# --- stage 2 -----------------------------------------------------------------------------------
+def _side_positions(blocks: np.ndarray, gap: float = 1.2) -> np.ndarray:
+    """y of each row (top to bottom by row index), with a gap between consecutive blocks."""
+    blocks = np.asarray(blocks)
+    if len(blocks) == 0:
+        return np.zeros(0)
+    breaks = np.concatenate([[0], np.cumsum(blocks[1:] != blocks[:-1])])
+    return -(np.arange(len(blocks)) + gap * breaks)
+
+
+def _side(fig: go.Figure, x: float, y: np.ndarray, blocks: np.ndarray, label: str, row: int, col: int) -> None:
+    colors = [PALETTE[int(b) % len(PALETTE)] for b in blocks]
+    fig.add_trace(go.Scatter(x=np.full(len(y), x), y=y, mode="markers", name=label, showlegend=False,
+                             marker=dict(size=9, color=colors, line=dict(width=0.5, color="#212529")),
+                             hovertext=[f"{label} row {i} · block {int(b)}" for i, b in enumerate(blocks)],
+                             hoverinfo="text"), row=row, col=col)
+
+
+def _bipartite_axes(fig: go.Figure, parent: str, child: str, row: int, col: int) -> None:
+    fig.update_xaxes(range=[-0.35, 1.35], tickvals=[0, 1], ticktext=[f"parent rows<br>{parent}",
+                                                                     f"child rows<br>{child}"],
+                     showgrid=False, zeroline=False, row=row, col=col)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, row=row, col=col)
+
+
+def blocks_figure(step: BlocksStep) -> go.Figure:
+    """Parent and child rows as two columns of dots, grouped and coloured by block at the level,
+    and the level's block matrix."""
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.12,
+                        subplot_titles=(f"rows by block at level {step.level + 1}",
+                                        f"block matrix M_{step.level + 1}"))
+    yp, yc = _side_positions(step.parent_block), _side_positions(step.child_block)
+    _side(fig, 0.0, yp, step.parent_block, step.parent, 1, 1)
+    _side(fig, 1.0, yc, step.child_block, step.child, 1, 1)
+    _bipartite_axes(fig, step.parent, step.child, 1, 1)
+    m = step.matrix
+    fig.add_trace(go.Heatmap(z=m, x=[f"child {j}" for j in range(m.shape[1])],
+                             y=[f"parent {i}" for i in range(m.shape[0])], colorscale="Blues", showscale=False,
+                             text=[[f"{v:.3g}" for v in r] for r in m], texttemplate="%{text}",
+                             hovertemplate="parent cluster %{y}, child cluster %{x}: %{z:.4f}<extra></extra>"),
+                  row=1, col=2)
+    fig.update_yaxes(autorange="reversed", title_text="parent cluster", row=1, col=2)
+    fig.update_xaxes(title_text="child cluster", row=1, col=2)
+    rows = max(len(yp), len(yc))
+    return _style(fig, f"{step.fk}: HSBM level {step.level + 1}", max(420, 14 * rows + 160))
+
+
+def links_figure(step: LinkStep) -> go.Figure:
+    """One line per child row to its parent row (rows grouped by block), and children per parent."""
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.12,
+                        subplot_titles=(f"each child's parent (colour: block at level {step.level + 1})",
+                                        "children per parent"))
+    yp, yc = _side_positions(step.parent_block), _side_positions(step.child_block)
+    for b in np.unique(step.child_block):
+        rows = np.nonzero((step.child_block == b) & (step.parent_index >= 0))[0]
+        xs, ys = [], []
+        for r in rows:
+            xs += [1.0, 0.0, None]
+            ys += [yc[r], yp[step.parent_index[r]], None]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False, opacity=0.55,
+                                 line=dict(width=1.2, color=PALETTE[int(b) % len(PALETTE)])), row=1, col=1)
+    _side(fig, 0.0, yp, step.parent_block, step.parent, 1, 1)
+    _side(fig, 1.0, yc, step.child_block, step.child, 1, 1)
+    _bipartite_axes(fig, step.parent, step.child, 1, 1)
+    hist = np.bincount(step.children_per_parent)
+    fig.add_trace(go.Bar(x=np.arange(len(hist)), y=hist, marker_color=NUMERICAL_COLOR, showlegend=False,
+                         hovertemplate="%{y} parents with %{x} children<extra></extra>"), row=1, col=2)
+    fig.update_xaxes(title_text="children of a parent row", dtick=1, row=1, col=2)
+    fig.update_yaxes(title_text="parent rows", row=1, col=2)
+    rows = max(len(yp), len(yc))
+    return _style(fig, f"{step.fk}: one foreign-key value per child row", max(420, 14 * rows + 160))
+
+
+# --- stage 3 -----------------------------------------------------------------------------------
+def _scm_graph(fig: go.Figure, step: ScmStep, row: int, col: int) -> None:
+    g: nx.DiGraph = step.graph
+    pos = stats.generation_positions(g)
+    done = set(step.done)
+    current = step.node
+    into = [(p, current) for p in g.predecessors(current)] if current is not None else []
+    xr, yr = _ranges(pos, g.edges)
+    px = _pixels(xr, yr, 800.0 * (1.0 if current is None else 0.6), 330.0)
+    _arrows(fig, pos, [e for e in g.edges if e not in into], EDGE_COLOR, 1.2, row, col, px)
+    _arrows(fig, pos, into, ACCENT_COLOR, 2.5, row, col, px)
+    evaluated = set(step.order)
+    overview = current is None
+
+    def color(n):
+        d = g.nodes[n]
+        if n not in evaluated:
+            return "#f1f3f5"
+        if not overview and n not in done and n != current:
+            return PENDING_COLOR
+        if d.get("role") == "column":
+            return CATEGORICAL_COLOR if d.get("type") == "categorical" else NUMERICAL_COLOR
+        return LATENT_COLOR
+
+    nodes = list(g.nodes)
+    fig.add_trace(go.Scatter(
+        x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text", showlegend=False,
+        text=[g.nodes[n].get("column") or f"node {n}" for n in nodes], textposition="top center",
+        textfont=dict(size=11),
+        marker=dict(size=[30 if n == current else 20 for n in nodes], color=[color(n) for n in nodes],
+                    symbol=["circle" if g.nodes[n].get("role") == "column" else "square" for n in nodes],
+                    line=dict(width=[4 if n == current else 1 for n in nodes],
+                              color=[ACCENT_COLOR if n == current else "#343a40" for n in nodes])),
+        hovertext=[f"node {n} · {g.nodes[n].get('role')} · {g.nodes[n].get('type')}"
+                   + ("" if n in evaluated else " · not evaluated: feeds no column") for n in nodes],
+        hoverinfo="text"), row=row, col=col)
+    fig.update_xaxes(range=xr, dtick=1, showgrid=False, zeroline=False, title_text="topological generation",
+                     row=row, col=col)
+    fig.update_yaxes(range=yr, showgrid=False, zeroline=False, showticklabels=False, row=row, col=col)
+
+
+def scm_figure(step: ScmStep) -> go.Figure:
+    """The SCM graph (evaluated nodes coloured, the current one ringed, its input edges red) and,
+    for a node step, the histogram of the node's values."""
+    if step.node is None:
+        fig = make_subplots(rows=1, cols=1)
+        _scm_graph(fig, step, 1, 1)
+        fig.add_annotation(text="circle: column node (blue numerical, green categorical) · square: latent · "
+                                "pale: not evaluated (feeds no column)", x=0, y=-0.16, xref="paper", yref="paper",
+                           showarrow=False, xanchor="left", font=dict(size=11, color=DONE_COLOR))
+        return _style(fig, f"SCM of {step.table}: {step.graph.number_of_nodes()} nodes, "
+                           f"{step.graph.number_of_edges()} edges", 480)
+    d = step.graph.nodes[step.node]
+    name = d.get("column") or f"latent node {step.node}"
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1,
+                        subplot_titles=(f"evaluated: {len(step.done) + 1} of {len(step.order)} nodes",
+                                        f"values of {name} ({len(step.values)} rows)"))
+    _scm_graph(fig, step, 1, 1)
+    values = np.asarray(step.values)
+    if step.categorical:
+        k = int(d.get("num_categories") or (values.max() + 1 if len(values) else 1))
+        counts = np.bincount(values.astype(np.int64), minlength=k)
+        fig.add_trace(go.Bar(x=np.arange(len(counts)), y=counts, marker_color=CATEGORICAL_COLOR, showlegend=False,
+                             hovertemplate="label %{x}: %{y} rows<extra></extra>"), row=1, col=2)
+        fig.update_xaxes(title_text="label", dtick=1, row=1, col=2)
+    else:
+        fig.add_trace(go.Histogram(x=values.astype(np.float64), nbinsx=15, marker_color=NUMERICAL_COLOR,
+                                   showlegend=False), row=1, col=2)
+        fig.update_xaxes(title_text="value", row=1, col=2)
+    fig.update_yaxes(title_text="rows", row=1, col=2)
+    return _style(fig, f"SCM of {step.table}: {name}", 480)
+
+
+def components_figure(step: ScmStep) -> go.Figure:
+    """Trend, cycle and AR(1) noise of a ts source, and the signal (their mean) the node takes."""
+    comps = step.components or {}
+    names = [k for k in ("trend", "cycle", "noise", "signal") if k in comps]
+    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=[{"trend": "trend s_T·(t/n)^a + lo (capped at hi)",
+                                         "cycle": "cycle s_C·sin(π t / f) (clipped)",
+                                         "noise": "AR(1) noise (clipped)",
+                                         "signal": "signal = (trend + cycle + noise) / 3"}[k] for k in names])
+    colors = {"trend": PALETTE[0], "cycle": PALETTE[2], "noise": LATENT_COLOR, "signal": PALETTE[1]}
+    for i, name in enumerate(names, start=1):
+        fig.add_trace(go.Scatter(y=np.asarray(comps[name], dtype=np.float64), mode="lines+markers", name=name,
+                                 marker=dict(size=4), line=dict(width=1.5, color=colors[name]), showlegend=False),
+                      row=i, col=1)
+    fig.update_xaxes(title_text="row index t", row=len(names), col=1)
+    label = step.graph.nodes[step.node].get("column") or f"latent node {step.node}"
+    return _style(fig, f"Time-series source {label}: its parts", 130 * len(names) + 110)
+
+
+# --- post-processing -----------------------------------------------------------------------------
+def transform_figure(step: PostStep) -> go.Figure:
+    if not step.columns:
+        return _empty("Transforms", "no numerical column in this toy database")
+    fig = make_subplots(rows=1, cols=len(step.columns), horizontal_spacing=0.08,
+                        subplot_titles=[f"{c.column}: {c.detail}" for c in step.columns])
+    for i, c in enumerate(step.columns, start=1):
+        before = np.asarray(c.before, dtype=np.float64)
+        keep = ~np.isnan(c.after)
+        fig.add_trace(go.Scatter(x=before[keep], y=c.after[keep], mode="markers", showlegend=False,
+                                 marker=dict(size=7, color=NUMERICAL_COLOR),
+                                 hovertemplate="SCM %{x:.4g} → table %{y:.4g}<extra></extra>"), row=1, col=i)
+        fig.update_xaxes(title_text="SCM node value", row=1, col=i)
+    fig.update_yaxes(title_text="value in the table", row=1, col=1)
+    return _style(fig, "Numerical columns before and after their transform", 380)
+
+
+def missing_figure(step: PostStep) -> go.Figure:
+    if not step.missing:
+        return _empty(f"{step.table}: missing cells", "no numerical column: no cell is set to missing")
+    cols = list(step.missing)
+    z = np.stack([step.missing[c] for c in cols], axis=1).astype(np.int64)
+    fig = go.Figure(go.Heatmap(z=z, x=cols, y=np.arange(len(z)), colorscale=[[0, "#e9ecef"], [1, ACCENT_COLOR]],
+                               zmin=0, zmax=1, showscale=False, xgap=2, ygap=1,
+                               hovertemplate="row %{y}, %{x}: %{z}<extra>1 = missing</extra>"))
+    fig.update_yaxes(autorange="reversed", title_text="row")
+    fig.update_xaxes(title_text="numerical column")
+    return _style(fig, f"{step.table}: missing cells (red), {int(z.sum())} in all", 420)
+
+
+def binarize_figure(step: PostStep) -> go.Figure:
+    if not step.columns:
+        return _empty("Binarization", "no categorical column left in this toy database")
+    fig = make_subplots(rows=1, cols=len(step.columns), horizontal_spacing=0.08,
+                        subplot_titles=[f"{c.column}: {c.detail}" for c in step.columns])
+    legend: set[str] = set()
+    for i, c in enumerate(step.columns, start=1):
+        after = np.asarray(c.after).astype(np.int64)
+        before = np.asarray(c.before)
+        if before.dtype.kind in "iu":  # labels: rows per label, coloured by the value kept
+            for value in np.unique(after):
+                pick = after == value
+                labels, counts = np.unique(before[pick], return_counts=True)
+                shown = str(bool(value)) if np.asarray(c.after).dtype == bool else str(value)
+                fig.add_trace(go.Bar(x=labels, y=counts, name=f"in the table: {shown}", showlegend=shown not in legend,
+                                     marker_color=PALETTE[int(value) % len(PALETTE)], legendgroup=shown),
+                              row=1, col=i)
+                legend.add(shown)
+            fig.update_xaxes(title_text="SCM label", dtick=1, row=1, col=i)
+            fig.update_yaxes(title_text="rows", row=1, col=i)
+        else:  # lazy mode: the float value the classes were cut from
+            jitter = ((np.arange(len(after)) % 7) - 3) * 0.03
+            fig.add_trace(go.Scatter(x=before.astype(np.float64), y=after + jitter, mode="markers",
+                                     showlegend=False, marker=dict(size=7, color=CATEGORICAL_COLOR)), row=1, col=i)
+            fig.update_xaxes(title_text="SCM node value (lazy)", row=1, col=i)
+            fig.update_yaxes(title_text="value in the table", row=1, col=i)
+    fig.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.25))
+    return _style(fig, "Categorical columns before and after binarization", 400)
+
+
+def figures(step: Step) -> list[go.Figure]:
+    """The figures of a step, in the order the page shows them."""
+    if isinstance(step, SchemaStep):
+        return [schema_figure(step)]
+    if isinstance(step, BlocksStep):
+        return [blocks_figure(step)]
+    if isinstance(step, LinkStep):
+        return [links_figure(step)]
+    if isinstance(step, ScmStep):
+        return [scm_figure(step)] + ([components_figure(step)] if step.components else [])
+    if isinstance(step, PostStep):
+        return [{"transform": transform_figure, "missing": missing_figure, "binarize": binarize_figure}[step.kind](step)]
+    return [_empty(step.title, step.caption.split(". ")[-1])]
