@@ -66,8 +66,10 @@ class Snapshot:
         return self.cancelled or self.done >= self.total
 
     def frame(self) -> pd.DataFrame:
-        """One row per finished database: its seed and every figure of :data:`stats.FIGURES`."""
-        return pd.DataFrame(self.rows, columns=["seed", *stats.FIGURES])
+        """One row per finished database: its seed and every figure of :data:`stats.FIGURES` (and
+        the learnability figures of a job that asked for them)."""
+        extra = [f for f in stats.LEARNABILITY_FIGURES if self.rows and f in self.rows[0]]
+        return pd.DataFrame(self.rows, columns=["seed", *stats.FIGURES, *extra])
 
 
 @contextlib.contextmanager
@@ -98,8 +100,8 @@ def config_key(config: pc.Config, ddl: str = "", dialect: str = "auto") -> str:
 
 class _Job:
     def __init__(self, job_id: str, key: str, config_json: str, seeds: list[int], max_cells: int,
-                 ddl: str, dialect: str):
-        self.id, self.key, self.config_json = job_id, key, config_json
+                 ddl: str, dialect: str, learnability: bool = False):
+        self.id, self.key, self.config_json, self.learnability = job_id, key, config_json, learnability
         self.seeds, self.max_cells, self.ddl, self.dialect = seeds, max_cells, ddl, dialect
         self.queue = collections.deque(seeds)  # not yet looked up / dispatched
         self.waiting: set[int] = set()  # seeds whose task is in the executor
@@ -139,15 +141,16 @@ class FigurePool:
 
     # --- public ---------------------------------------------------------------------------------
     def submit(self, config: pc.Config, seeds: list[int], max_cells: int, ddl: str = "",
-               dialect: str = "auto") -> str:
+               dialect: str = "auto", learnability: bool = False) -> str:
         """Start a job computing the figures of every seed; returns its id (cached seeds are done
-        at once, the others are queued for the workers)."""
-        key = config_key(config, ddl, dialect)
+        at once, the others are queued for the workers). With ``learnability`` the figures also
+        hold the learnability figures (cached apart: a seed computed without them is redone)."""
+        key = config_key(config, ddl, dialect) + ("+learn" if learnability else "")
         with self._lock:
             if self._closed:
                 raise RuntimeError("the figure pool is shut down")
             job = _Job(f"job{next(self._ids)}", key, config.to_json(indent=None), [int(s) for s in seeds],
-                       int(max_cells), ddl, dialect)
+                       int(max_cells), ddl, dialect, bool(learnability))
             self._jobs[job.id] = job
             self._forget_old_jobs()
             self._fill()
@@ -282,7 +285,7 @@ class FigurePool:
                 return moved
             job.queue.popleft()
             future = self._pool().submit(stats.seed_figures, job.config_json, seed, job.max_cells, job.ddl,
-                                         job.dialect)
+                                         job.dialect, job.learnability)
             self._tasks[key] = task = _Task(future, job)
             job.waiting.add(seed)
             future.add_done_callback(lambda fut, key=key, task=task: self._done(key, task))
@@ -388,13 +391,13 @@ def sidebar_source() -> SidebarSource:
 
 
 def start(state_key: str, config: pc.Config, seeds: list[int], max_cells: int, ddl: str = "",
-          dialect: str = "auto") -> str:
+          dialect: str = "auto", learnability: bool = False) -> str:
     """Cancel the job of this session stored under ``state_key`` and start a new one there."""
     import streamlit as st
 
     pool = get_pool()
     pool.cancel(st.session_state.get(state_key))
-    job_id = pool.submit(config, seeds, max_cells, ddl, dialect)
+    job_id = pool.submit(config, seeds, max_cells, ddl, dialect, learnability)
     st.session_state[state_key] = job_id
     return job_id
 

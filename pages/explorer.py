@@ -16,13 +16,17 @@ shared.page_header("Prior explorer", "What the priors induce: figures of many da
 src = _pool.sidebar_source()
 cfg, seed0, ddl, dialect, budget = src.config, src.seed, src.ddl, src.dialect, src.budget
 
-c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+c1, c2, c3, c4 = st.columns([3, 1.4, 1, 1], vertical_alignment="bottom")
 k = c1.slider("Seeds K", 10, 500, 100, step=10, key="exp_k",
               help=f"Databases s..s+K-1 from the sidebar's seed s ({seed0}); each seed is computed once per "
                    "config and kept, so a larger K only computes the new seeds.")
-if c2.button("Run", type="primary", key="exp_run", width="stretch"):
-    _pool.start(JOB, cfg, list(range(seed0, seed0 + k)), budget, ddl, dialect)
-c3.button("Cancel", key="exp_cancel", on_click=_pool.cancel, args=(JOB,), width="stretch",
+learn = c2.checkbox("Learnability figures", key="exp_learn",
+                    help="Also fit a quick model per column of each database (the Learnability page's "
+                         f"figures on {stats.LEARNABILITY_ROWS} rows per table): the slowest figures, "
+                         "several seconds per paper database.")
+if c3.button("Run", type="primary", key="exp_run", width="stretch"):
+    _pool.start(JOB, cfg, list(range(seed0, seed0 + k)), budget, ddl, dialect, learnability=learn)
+c4.button("Cancel", key="exp_cancel", on_click=_pool.cancel, args=(JOB,), width="stretch",
           help="Stop this run: seeds not started are dropped (the finished ones stay cached)")
 st.caption(f"Config `{cfg.name}` ({cfg.digest()}){' on the SQL schema' if ddl else ''}, seeds {seed0}..{seed0 + k - 1}, "
            f"{_pool.get_pool().max_workers} worker processes; a database over the live budget of {budget:,} "
@@ -43,19 +47,20 @@ for s, error in snap.failed[:5]:
 frame = snap.frame()
 if frame.empty:
     st.stop()
-same_config = snap.key == _pool.config_key(cfg, ddl, dialect)
+same_config = snap.key.removesuffix("+learn") == _pool.config_key(cfg, ddl, dialect)
 if not same_config:
     st.info("The sidebar's config changed since this run: press **Run** for the figures of the new one.")
 
+shown = stats.present_figures(frame)
 st.subheader(f"Figures of {len(frame)} databases")
 st.plotly_chart(plots.figure_histograms(frame), theme=None, width="stretch")
 with st.expander("What each figure is"):
-    st.markdown("\n".join(f"- **{name}**: {stats.FIGURE_HELP[name]}" for name in stats.FIGURES))
+    st.markdown("\n".join(f"- **{name}**: {stats.FIGURE_HELP[name]}" for name in shown))
 
 st.subheader("Any two figures")
 x_col, y_col = st.columns(2)
-x = x_col.selectbox("x", stats.FIGURES, index=stats.FIGURES.index("rows"), key="exp_x")
-y = y_col.selectbox("y", stats.FIGURES, index=stats.FIGURES.index("FK Gini (mean)"), key="exp_y")
+x = x_col.selectbox("x", shown, index=shown.index("rows"), key="exp_x")
+y = y_col.selectbox("y", shown, index=shown.index("FK Gini (mean)"), key="exp_y")
 event = st.plotly_chart(plots.scatter_figure(frame, x, y), theme=None, width="stretch", key="exp_scatter",
                         on_select="rerun", selection_mode="points")
 st.caption("Click a point to open that seed in the Overview (and every single-database page).")

@@ -525,7 +525,7 @@ def _grid(figures: list[str], ncols: int = 3) -> tuple[go.Figure, int]:
 
 def figure_histograms(frame: pd.DataFrame, figures: list[str] | None = None, title: str | None = None) -> go.Figure:
     """One histogram per database-level figure (finite values of ``frame``, one row per database)."""
-    figures = list(figures or [f for f in stats.FIGURES if f in frame.columns])
+    figures = list(figures or stats.present_figures(frame))
     fig, nrows = _grid(figures)
     for i, name in enumerate(figures):
         r, c = divmod(i, 3)
@@ -544,8 +544,7 @@ def ecdf_figure(samples: dict[str, pd.DataFrame], figures: list[str] | None = No
                 title: str | None = None) -> go.Figure:
     """Overlaid empirical CDFs per figure, one step line per labelled sample of databases."""
     if figures is None:
-        common = set.intersection(*(set(f.columns) for f in samples.values())) if samples else set()
-        figures = [f for f in stats.FIGURES if f in common]
+        figures = stats.present_figures(*samples.values()) if samples else []
     figures = list(figures)
     fig, nrows = _grid(figures)
     for j, (label, frame) in enumerate(samples.items()):

@@ -228,7 +228,15 @@ FIGURES: tuple[str, ...] = (
     "top-1% parent share", "mean |Spearman|", "lag-1 autocorrelation", "parent->child dependence",
     "seconds",
 )
+# The slowest figures, computed only when asked for (a quick model per column: learnability.py).
+LEARNABILITY_FIGURES: tuple[str, ...] = ("learnability gain", "row-only learnability")
+LEARNABILITY_ROWS = 1000  # rows per table for the per-database learnability figures
 FIGURE_HELP: dict[str, str] = {
+    "learnability gain": "median gain of the with-parents score (b) over the row-only score (a) over the "
+                         "columns of tables with parents (learnability_gain), tables subsampled to "
+                         f"{LEARNABILITY_ROWS} rows; NaN without foreign keys",
+    "row-only learnability": "median over feature columns of the row-only score (a) minus its baseline "
+                             "(R^2, AUROC or balanced accuracy against mean / majority)",
     "tables": "number of tables",
     "foreign keys": "number of foreign-key columns",
     "rows": "rows over all tables",
@@ -533,11 +541,20 @@ def database_figures(db, seconds: float | None = None) -> dict[str, float]:
     }
 
 
+def learnability_figures(db, *, max_rows: int = LEARNABILITY_ROWS, seed: int = 0) -> dict[str, float]:
+    """The database-level learnability figures (:data:`LEARNABILITY_FIGURES`) of ``db``."""
+    res = database_learnability(db, max_rows=max_rows, seed=seed)
+    lift = (res["row_only"] - res["baseline"]).dropna() if len(res) else pd.Series(dtype=float)
+    return {"learnability gain": learnability_gain(res),
+            "row-only learnability": float(lift.median()) if len(lift) else float("nan")}
+
+
 def seed_figures(config_json: str, seed: int, max_cells: int | None = None, ddl: str = "",
-                 dialect: str = "auto") -> dict[str, Any]:
+                 dialect: str = "auto", with_learnability: bool = False) -> dict[str, Any]:
     """Generate (config, seed[, DDL schema]) and return ``{"estimate": cells, "figures": {...}}``,
     or ``{"estimate": cells, "figures": None}`` without generating when the stage-1 estimate is
-    over ``max_cells``. Top-level and picklable: the app's worker processes run it."""
+    over ``max_cells``. With ``with_learnability`` the figures include :data:`LEARNABILITY_FIGURES`
+    (seconds stay the generation's). Top-level and picklable: the app's worker processes run it."""
     import plurel_core as pc
 
     config = _config_from_json(config_json)
@@ -546,7 +563,10 @@ def seed_figures(config_json: str, seed: int, max_cells: int | None = None, ddl:
     if max_cells is not None and estimate > max_cells:
         return {"estimate": estimate, "figures": None}
     db = pc.generate(config, int(seed), schema, max_cells=max_cells, threads=1)
-    return {"estimate": estimate, "figures": database_figures(db)}
+    figures = database_figures(db)
+    if with_learnability:
+        figures.update(learnability_figures(db))
+    return {"estimate": estimate, "figures": figures}
 
 
 def warm_up() -> None:
@@ -571,8 +591,16 @@ def _schema_from_ddl(ddl: str, dialect: str):
     return schema_from_ddl(ddl, None if dialect == "auto" else dialect)
 
 
-def figure_summary(frame: pd.DataFrame, figures: list[str] | tuple[str, ...] = FIGURES) -> pd.DataFrame:
-    """Per figure over the rows of ``frame`` (one per database): n (finite values), median, p10, p90."""
+def present_figures(*frames: pd.DataFrame) -> list[str]:
+    """The figures (:data:`FIGURES`, then :data:`LEARNABILITY_FIGURES`) that every frame has."""
+    return [f for f in FIGURES + LEARNABILITY_FIGURES if all(f in frame.columns for frame in frames)]
+
+
+def figure_summary(frame: pd.DataFrame, figures: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Per figure over the rows of ``frame`` (one per database): n (finite values), median, p10, p90.
+    Default: every figure of :data:`FIGURES`, and the learnability figures when ``frame`` has them."""
+    if figures is None:
+        figures = list(FIGURES) + [f for f in LEARNABILITY_FIGURES if f in frame.columns]
     rows = []
     for name in figures:
         v = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64) if name in frame \
@@ -596,7 +624,7 @@ def ks_table(a: pd.DataFrame, b: pd.DataFrame,
     from scipy.stats import ks_2samp
 
     if figures is None:
-        figures = [f for f in FIGURES if f in a.columns and f in b.columns]
+        figures = present_figures(a, b)
     rows = []
     for name in figures:
         va = pd.to_numeric(a[name], errors="coerce").to_numpy(dtype=np.float64)

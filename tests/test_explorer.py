@@ -235,3 +235,22 @@ def test_compare_shows_ks_table_and_config_diff(pool):
     a, b = wait_jobs(at, pool, "cmp_job_a", "cmp_job_b")
     assert pool.computed == 30  # B (pinned demo) was cached; only A's 10 seeds are new
     assert set(a.frame()["tables"]) == {4.0}
+
+
+def test_explorer_adds_learnability_figures_when_asked(pool):
+    at = explorer(seed=0)
+    at.slider(key="exp_k").set_value(10).run()
+    at.button(key="exp_run").click().run()  # the plain figures first
+    (plain,) = wait_jobs(at, pool, "exp_job")
+    assert not set(stats.LEARNABILITY_FIGURES) & set(plain.frame().columns)
+    at.checkbox(key="exp_learn").check().run()
+    at.button(key="exp_run").click().run()
+    no_exception(at)
+    (snap,) = wait_jobs(at, pool, "exp_job")
+    frame = snap.frame().set_index("seed")
+    assert list(frame.columns[-2:]) == list(stats.LEARNABILITY_FIGURES) and len(frame) == 10
+    assert pool.computed == 20  # cached apart: every seed computed again, with the models
+    want = stats.learnability_figures(pc.generate(DEMO, 2))
+    assert frame.loc[2, list(want)].to_dict() == pytest.approx(want, nan_ok=True)
+    assert frame["learnability gain"].notna().any()
+    assert "learnability gain" in at.selectbox(key="exp_x").options

@@ -419,3 +419,18 @@ def test_explorer_and_compare_figures():
     assert [int(c[0]) for c in sc.data[0].customdata] == [0, 2, 3]  # seeds of the plotted points
     assert list(sc.data[0].x) == [1.0, 3.0, 4.0]
     assert "1 without both values" in sc.layout.title.text
+
+
+def test_learnability_figures_are_optional_and_match_the_learnability_functions():
+    db = pc.generate(DEMO, 5)
+    base = stats.seed_figures(DEMO.to_json(indent=None), 5)["figures"]
+    full = stats.seed_figures(DEMO.to_json(indent=None), 5, with_learnability=True)["figures"]
+    assert not set(stats.LEARNABILITY_FIGURES) & set(base)
+    assert set(full) == set(base) | set(stats.LEARNABILITY_FIGURES)
+    res = stats.database_learnability(db, max_rows=stats.LEARNABILITY_ROWS, seed=0)
+    assert full["learnability gain"] == pytest.approx(stats.learnability_gain(res), nan_ok=True)
+    lift = (res["row_only"] - res["baseline"]).dropna()
+    assert full["row-only learnability"] == pytest.approx(float(lift.median()))
+    frame = pd.DataFrame([full, full])
+    assert stats.present_figures(frame)[-2:] == list(stats.LEARNABILITY_FIGURES)
+    assert list(stats.figure_summary(frame)["figure"])[-2:] == list(stats.LEARNABILITY_FIGURES)
