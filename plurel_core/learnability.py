@@ -31,8 +31,8 @@ from threadpoolctl import threadpool_limits
 DEFAULT_MAX_ROWS = 2000  # rows per table: a paper-preset database in seconds on 2 cores
 # The quick model: many small fits, so small trees, few bins and iterations, no early stopping
 # (deterministic), and one OpenMP thread (on small data threads cost more than they bring).
-HGB_PARAMS = dict(max_iter=20, max_leaf_nodes=7, learning_rate=0.3, max_bins=63, early_stopping=False)
-MAX_CATEGORIES = 63  # HGB categories are codes below max_bins; more labels enter as a number
+HGB_PARAMS = dict(max_iter=20, max_leaf_nodes=7, learning_rate=0.3, max_bins=31, early_stopping=False)
+MAX_CATEGORIES = 31  # HGB categories are codes below max_bins; more labels enter as a number
 TEST_SHARE = 0.2  # random split of entity tables; also the test part's share of max_rows
 MIN_TRAIN, MIN_TEST = 10, 5  # fewer labelled rows than this on either side: no score
 METRICS = {"regression": "r2", "binary": "auroc", "multiclass": "balanced_accuracy"}
