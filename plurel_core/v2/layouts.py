@@ -209,6 +209,18 @@ def check_layout(spec: LayoutSpec) -> None:
         raise ValueError(f"layout WattsStrogatz: k={spec.kwargs['k']} must be even")
 
 
+def layout_choices_problem(options) -> str | None:
+    """Why ``options`` (the options of a Choices of layouts) is not valid, or None when it is."""
+    for opt in options:
+        if not isinstance(opt, LayoutSpec):
+            return f"option {opt!r} is not a LayoutSpec of {sorted(LAYOUTS)}"
+        try:
+            check_layout(opt)
+        except ValueError as e:
+            return str(e)
+    return None
+
+
 def _topological_relabel(g: nx.DiGraph) -> tuple[nx.DiGraph, dict[int, int]]:
     """Relabel so every edge goes low -> high: the smallest-label-first topological order.
 

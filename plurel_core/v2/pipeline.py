@@ -766,13 +766,7 @@ def realize_v2(schema_prior: SchemaPrior, table_prior: TablePrior, seed: int, *,
     sp, tp = schema_prior, table_prior
     timings: dict[str, float] = {}
     notes: list[str] = ["v2 design space (PLUREL_V2_SPEC)"]
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = now - clock
-        clock = now
+    lap = _Laps(timings)
 
     plan = sample_schema_plan(sp, stream(seed, SCHEMA), rows_rng=stream(seed, ROWS))
     lap("schema")
@@ -823,17 +817,23 @@ def generate_v2(schema_prior: SchemaPrior, table_prior: TablePrior, seed: int, *
         return assemble_v2(realized, cfg, start=start)
 
 
+class _Laps:
+    """``lap(name)`` stores the seconds since the previous lap (or since it was made) under ``name``."""
+
+    def __init__(self, timings: dict[str, float]):
+        self.timings, self.clock = timings, time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = now - self.clock
+        self.clock = now
+
+
 def assemble_v2(r: Realized, config, *, start: float | None = None) -> Database:
     """Stages 7-8 of :func:`generate_v2`: columns, time order, cut-offs, containers and traces."""
     timings, notes = dict(r.timings), list(r.notes)
     plan, builds, links, infos, rows = r.plan, r.builds, r.links, r.link_infos, r.rows
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = now - clock
-        clock = now
+    lap = _Laps(timings)
 
     tables: dict[str, Table] = {}
     col_plans: dict[str, dict] = {}

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from plurel_core.v2.layouts import LAYOUTS, LayoutSpec, check_layout
+from plurel_core.v2.layouts import LayoutSpec, layout_choices_problem
 from plurel_core.v2.links import Lomax, decode_law, encode_law
 from plurel_core.v2.ranges import (
     Choices,
@@ -160,13 +160,9 @@ def validate(prior: SchemaPrior) -> None:
         elif kind == "layouts":
             if not isinstance(value, Choices):
                 raise SchemaPriorError(name, f"expected Choices of LayoutSpec, got {value!r}")
-            for opt in value.options:
-                if not isinstance(opt, LayoutSpec):
-                    raise SchemaPriorError(name, f"option {opt!r} is not a LayoutSpec of {sorted(LAYOUTS)}")
-                try:
-                    check_layout(opt)
-                except ValueError as e:
-                    raise SchemaPriorError(name, str(e)) from None
+            problem = layout_choices_problem(value.options)
+            if problem:
+                raise SchemaPriorError(name, problem)
         elif kind == "laws":
             if not isinstance(value, Choices):
                 raise SchemaPriorError(name, f"expected Choices of laws, got {value!r}")

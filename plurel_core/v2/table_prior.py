@@ -24,7 +24,7 @@ import numpy as np
 from plurel_core.v2.calendar import CALENDAR_NAMES
 from plurel_core.v2.columns import BINNINGS, MARGINAL_NAMES, MARGINAL_WEIGHTS
 from plurel_core.v2.edges import EDGE_FAMILIES, FAMILY_NAMES, FITS, REDUCTIONS
-from plurel_core.v2.layouts import LayoutSpec, check_layout
+from plurel_core.v2.layouts import LayoutSpec, layout_choices_problem
 from plurel_core.v2.nodes import ROOT_NOISE_NAMES
 from plurel_core.v2.ranges import (
     KAPPA,
@@ -156,13 +156,9 @@ class TablePrior:
             if not isinstance(v, Choices):
                 raise PriorError(name, f"expected Choices, got {v!r}")
             if allowed is None:  # layouts
-                for o in v.options:
-                    if not isinstance(o, LayoutSpec):
-                        raise PriorError(name, f"expected LayoutSpec options, got {o!r}")
-                    try:
-                        check_layout(o)
-                    except ValueError as err:
-                        raise PriorError(name, str(err)) from err
+                problem = layout_choices_problem(v.options)
+                if problem:
+                    raise PriorError(name, problem)
                 continue
             bad = [o for o in v.options if o not in allowed]
             if bad:
