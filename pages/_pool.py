@@ -418,9 +418,11 @@ def snapshots(*state_keys: str) -> list[Snapshot | None]:
     return [pool.snapshot(st.session_state.get(k)) for k in state_keys]
 
 
-def progress(*state_keys: str, every: float = 0.5) -> None:
+def progress(*state_keys: str, every: float = 2.0) -> None:
     """A progress bar over this session's jobs, redrawn every ``every`` seconds by a fragment
-    while they run; when the last one finishes it reruns the whole page to draw the results."""
+    while they run (every 2 s: each fragment run costs the server process CPU that the workers
+    need; 0.5 s made a K = 100 run 70-83 s, 2 s 60 s); when the last one finishes it reruns the
+    whole page to draw the results."""
     import streamlit as st
 
     running = any(s is not None and not s.finished for s in snapshots(*state_keys))
