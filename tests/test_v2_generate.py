@@ -386,19 +386,14 @@ def test_mcar_missingness_does_not_depend_on_the_latent():
 # determinism
 # --------------------------------------------------------------------------------------------
 SUBPROCESS = """
-import hashlib, sys
+import sys
 sys.path.insert(0, {root!r})
 from plurel_core.v2.pipeline import generate_v2
 from plurel_core.v2.schema_prior import SchemaPrior
 from plurel_core.v2.table_prior import TablePrior
+from tests.test_v2_generate import _digest
 db = generate_v2(SchemaPrior(), TablePrior(), {seed})
-h = hashlib.sha256()
-for name, t in db.tables.items():
-    h.update(name.encode())
-    h.update(str(list(t.df.dtypes.astype(str))).encode())
-    h.update(t.df.to_csv().encode())
-h.update(str((db.val_timestamp, db.test_timestamp)).encode())
-print(h.hexdigest())
+print(_digest(db))
 """
 
 
