@@ -3,6 +3,7 @@
 import streamlit as st
 
 from pages import _shared as shared
+from plurel_core import mechanism_views as mv
 from plurel_core import plots, stats
 
 db = shared.current()
@@ -14,7 +15,14 @@ table = st.selectbox("Table", names, index=widest, key="col_table",
                      format_func=lambda n: f"{n} ({db.tables[n].kind}, {len(db.tables[n].df):,} rows)")
 t = db.tables[table]
 feats = t.feature_cols
-if feats:
+if feats and mv.is_v2(db, table):
+    st.dataframe(mv.column_prior_table(db, table), hide_index=True, width="stretch",
+                 column_config={"missing rate drawn": st.column_config.NumberColumn(format="%.3f"),
+                                "missing rate realised": st.column_config.NumberColumn(format="%.3f")})
+    st.caption("Per column: the SCM node (and slot) it reads, its marginal, its bins if binned, and its "
+               "missingness: none, random (MCAR at the drawn rate) or structured (masked where the indicator "
+               "node, a binary node reading the listed parents, takes its second class).")
+elif feats:
     st.dataframe(stats.column_summary(db, table), hide_index=True, width="stretch",
                  column_config={"missing": st.column_config.NumberColumn(format="%.3f")})
 

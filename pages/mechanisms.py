@@ -1,9 +1,9 @@
 """Mechanisms: the SCM graph of a table and the components of its time-series sources."""
 
-import pandas as pd
 import streamlit as st
 
 from pages import _shared as shared
+from plurel_core import mechanism_views as mv
 from plurel_core import plots
 
 db = shared.current()
@@ -23,30 +23,44 @@ c[2].metric("Column nodes", sum(d.get("role") == "column" for _, d in g.nodes(da
 c[3].metric("Layout", tr.layout)
 c[4].metric("Mode", tr.mode)
 st.plotly_chart(plots.scm_graph_figure(db, table), theme=None, width="stretch")
-st.caption("Red ring: source node. Faded: no column descends from the node, so it cannot change any column "
-           "and is not evaluated. "
-           f"Column-node share q = {tr.column_node_share:.3f}. Foreign inputs (parent-table columns entering every "
-           f"non-source node): {', '.join(tr.foreign_inputs) if tr.foreign_inputs else 'none'}.")
+v2 = tr.mode == "v2"
+if v2:
+    st.caption("Red ring: source node (a root, or a categorical node without parents). Edge colour: the edge's "
+               "mechanism family; hover the middle of an edge for its parameters, a node for its reduction, kind, "
+               "width and noise. Dotted stubs: crossings from other tables' nodes (gathers from parents, aggregates "
+               f"of children, self-tree gathers). Feature-node share {tr.column_node_share:.3f}.")
+else:
+    st.caption("Red ring: source node. Faded: no column descends from the node, so it cannot change any column "
+               "and is not evaluated. "
+               f"Column-node share q = {tr.column_node_share:.3f}. Foreign inputs (parent-table columns entering "
+               f"every non-source node): {', '.join(tr.foreign_inputs) if tr.foreign_inputs else 'none'}.")
 
-rows = []
-for n, d in g.nodes(data=True):
-    src = d.get("source") or {}
-    rows.append({"node": n, "role": d.get("role"), "column": d.get("column") or "", "type": d.get("type"),
-                 "categories": d.get("num_categories"), "source law": src.get("law", ""),
-                 "aggregation": "" if d.get("is_source") else d.get("aggregation"),
-                 "decoder activations": " → ".join(map(str, d.get("decoder_activations") or [])),
-                 "parents": g.in_degree(n),
-                 "evaluated": "yes" if d.get("evaluated", True) else "no: no column depends on it"})
-skipped = sum(r["evaluated"] != "yes" for r in rows)
-with st.expander(f"Nodes ({len(rows)}): types, sources, aggregations, decoder MLP activations"
-                 + (f" · {skipped} not evaluated (no column descends from them)" if skipped else ""), expanded=False):
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-edges = [{"from": a, "to": b, "weight": d.get("weight"),
-          "encoder activations": " → ".join(map(str, d.get("encoder_activations") or []))}
-         for a, b, d in g.edges(data=True)]
-with st.expander(f"Edges ({len(edges)}): weights and encoder MLP activations", expanded=False):
-    st.dataframe(pd.DataFrame(edges), hide_index=True, width="stretch",
-                 column_config={"weight": st.column_config.NumberColumn(format="%.3f")})
+nodes = mv.node_table(db, table)
+if v2:
+    with st.expander(f"Nodes ({len(nodes)}): kinds, widths, reductions, sources, noise, nested parents",
+                     expanded=False):
+        st.dataframe(nodes, hide_index=True, width="stretch",
+                     column_config={"noise sd": st.column_config.NumberColumn(format="%.4f")})
+else:
+    skipped = int((nodes["evaluated"] != "yes").sum()) if len(nodes) else 0
+    with st.expander(f"Nodes ({len(nodes)}): types, sources, aggregations, decoder MLP activations"
+                     + (f" · {skipped} not evaluated (no column descends from them)" if skipped else ""),
+                     expanded=False):
+        st.dataframe(nodes, hide_index=True, width="stretch")
+edges = mv.edge_table(db, table)
+if v2:
+    with st.expander(f"Edges ({len(edges)}): mechanism families and their parameters", expanded=False):
+        st.dataframe(edges, hide_index=True, width="stretch")
+    crossings = mv.crossing_table(db, table)
+    with st.expander(f"Crossings ({len(crossings)}): inputs from other tables' nodes", expanded=bool(len(crossings))):
+        if len(crossings):
+            st.dataframe(crossings, hide_index=True, width="stretch")
+        else:
+            st.info("No node of this table reads another table's node.")
+else:
+    with st.expander(f"Edges ({len(edges)}): weights and encoder MLP activations", expanded=False):
+        st.dataframe(edges, hide_index=True, width="stretch",
+                     column_config={"weight": st.column_config.NumberColumn(format="%.3f")})
 with st.expander("Layout parameters", expanded=False):
     st.json({"layout": tr.layout, **{k: str(v) for k, v in (tr.layout_params or {}).items()}})
 

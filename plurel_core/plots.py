@@ -18,7 +18,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from plurel_core import stats
+from plurel_core import key_views, stats
+from plurel_core import mechanism_views as mv
 
 TEMPLATE = "plotly_white"
 ENTITY_COLOR = "#4c6ef5"
@@ -103,8 +104,18 @@ def timeline_figure(db) -> go.Figure:
 
 # --- schema graph (pyvis) ---------------------------------------------------------------------
 def _table_tooltip(db, name: str) -> str:
+    """Columns with PK / FK / time marks; for v2 also each key's link model and null share, the
+    self-reference trees and the aggregates the table receives (which key, which function)."""
     t = db.tables[name]
     lines = [f"{name} ({t.kind}, {len(t.df):,} rows)"]
+    received = key_views.aggregate_lines(db, name)
+    if received:
+        lines += ["Σ receives aggregates of child columns:"] + [f"  {x}" for x in received]
+    for key in key_views.self_keys(db):
+        if key.split(".", 1)[0] == name:
+            info = key_views.link_info(db, key)
+            extra = f" ({int(info['roots']):,} roots, depth {int(info['depth'])})" if "roots" in info else ""
+            lines.append(f"⟲ self-reference {key.split('.', 1)[1]}{extra}")
     for col, meta in t.columns.items():
         mark = ""
         if meta.kind == "pkey" or col == t.pkey_col:
@@ -113,6 +124,11 @@ def _table_tooltip(db, name: str) -> str:
             mark = f" [FK → {t.fkey_col_to_pkey_table.get(col, '?')}]"
             if col in t.composite_key:
                 mark += " [PK part]"
+            info = key_views.link_info(db, f"{name}.{col}")
+            if info:
+                mark += f" {info.get('model', '?')}, null share {float(info.get('null_share', 0.0)):.1%}"
+                mark += "".join(f" [{flag}]" for flag, on in (("duplicate", info.get("duplicate")),
+                                                              ("nullable", info.get("nullable"))) if on)
         elif col == t.time_col:
             mark = " [time]"
         detail = meta.kind
@@ -134,11 +150,33 @@ def _strip_remote(html: str) -> str:
     return html.replace("https://", "")
 
 
+AGGREGATE_COLOR = "#2f9e44"  # ring of a table receiving aggregates of child columns
+SELF_KEY_COLOR = "#7048e8"  # loop of a self-reference key
+
+
+def _legend_extras(db, edges: list[dict], received: dict) -> str:
+    """Legend entries for the v2 structure, only for what the graph shows (none for a paper DB)."""
+    items = []
+    if any(e["self"] for e in edges):
+        items.append(f"<span style='color:{SELF_KEY_COLOR};font-size:15px'>⟲</span> self-reference (tree)")
+    if any(e["rank"] and not e["self"] for e in edges):
+        items.append("⇉ parallel arrows: duplicate keys to one parent")
+    if any(key_views.link_info(db, e["key"]).get("nullable") and not e["self"] for e in edges):
+        items.append("⇢ dashed: nullable key")
+    if received:
+        items.append(f"<span style='color:{AGGREGATE_COLOR};font-size:15px'>◯ Σ</span> receives aggregates of "
+                     "child columns (hover: key, function)")
+    return "".join(f"<br>{x}" if i == 0 else f" &nbsp; {x}" for i, x in enumerate(items))
+
+
 def schema_graph_html(db, height: int = 560, key: str = "") -> str:
     """The table DAG as a self-contained pyvis page (vis-network inlined, no remote URL).
 
     Entity tables are blue dots, activity tables orange diamonds, sizes grow with rows, arrows
     point parent -> child, x = topological generation; nodes can be dragged; hover lists columns.
+    Every foreign key is its own arrow: duplicate keys (several from a child to one parent) are
+    parallel arrows of growing curvature, a self-reference is a loop (one per key), a nullable v2
+    key is dashed; tables receiving aggregates of child columns get a green ring and a Σ.
     """
     from pyvis.network import Network
 
@@ -148,6 +186,7 @@ def schema_graph_html(db, height: int = 560, key: str = "") -> str:
     spacing_x = max(95.0, min(220.0, 1000.0 / max(1, n_gen - 1)))  # fit ~1000 px before vis zooms out
     pos = stats.generation_positions(g, spacing_x=spacing_x, spacing_y=110.0, generation_attr="generation")
     max_rows = max([len(t.df) for t in db.tables.values()] + [1])
+    received = key_views.aggregates_into(db)
     net = Network(height=f"{height}px", width="100%", directed=True, cdn_resources="in_line", bgcolor="#ffffff")
     for name in names:
         t = db.tables.get(name)
@@ -155,18 +194,36 @@ def schema_graph_html(db, height: int = 560, key: str = "") -> str:
         kind = t.kind if t is not None else g.nodes[name].get("kind", "entity")
         color = ACTIVITY_COLOR if kind == "activity" else ENTITY_COLOR
         x, y = pos.get(name, (0.0, 0.0))
-        net.add_node(name, label=f"{name}\n{rows:,} rows", title=_table_tooltip(db, name) if t is not None else name,
-                     color={"background": color, "border": "#343a40",
+        extra = {}
+        if name in received:  # a green ring and a Σ: child columns are aggregated into this table
+            extra = dict(borderWidth=4, aggregated=len(received[name]))
+        border = AGGREGATE_COLOR if name in received else "#343a40"
+        net.add_node(name, label=f"{name}\n{rows:,} rows" + (" · Σ" if name in received else ""),
+                     title=_table_tooltip(db, name) if t is not None else name,
+                     color={"background": color, "border": border,
                             "highlight": {"background": color, "border": "#000000"},
                             "hover": {"background": color, "border": "#000000"}},
                      shape="diamond" if kind == "activity" else "dot",
                      size=float(12 + 26 * math.sqrt(rows / max_rows)), x=float(x), y=float(y),
                      font={"size": 14, "face": "system-ui, sans-serif", "color": "#212529"},
-                     kind=kind, rows=int(rows))
-    for child, col, parent in db.foreign_keys:
-        if parent in g and child in g:
-            net.add_edge(parent, child, title=f"{child}.{col} → {parent}", color="#868e96",
-                         arrows="to", width=1.5, smooth={"type": "curvedCW", "roundness": 0.08})
+                     kind=kind, rows=int(rows), **extra)
+    edges = [e for e in key_views.parallel_edges(db) if e["from"] in g and e["to"] in g]
+    for e in edges:
+        title = key_views.edge_title(db, e["key"])
+        k = e["rank"]
+        if e["self"]:  # a loop per self-reference key, each a little larger and turned
+            net.add_edge(e["from"], e["to"], title=title, color=SELF_KEY_COLOR, arrows="to", width=1.5,
+                         selfReference={"size": 16 + 8 * k, "angle": math.pi / 4 + k * math.pi / 3},
+                         column=e["column"])
+            continue
+        opts = {}
+        if k:  # a duplicate key: the other side, more curved the further it is from the first key
+            opts = dict(smooth={"type": "curvedCCW" if k % 2 else "curvedCW", "roundness": 0.08 + 0.22 * k},
+                        column=e["column"], duplicate=True)
+        if key_views.link_info(db, e["key"]).get("nullable"):
+            opts["dashes"] = True
+        net.add_edge(e["from"], e["to"], title=title, color="#868e96", arrows="to", width=1.5,
+                     **{"smooth": {"type": "curvedCW", "roundness": 0.08}, **opts})
     options = {
         "physics": {"enabled": False},
         "interaction": {"hover": True, "dragNodes": True, "dragView": True, "zoomView": True,
@@ -183,7 +240,8 @@ def schema_graph_html(db, height: int = 560, key: str = "") -> str:
         "padding:6px 10px;font:12px system-ui,sans-serif;color:#343a40'>"
         f"<span style='color:{ENTITY_COLOR};font-size:15px'>●</span> entity table &nbsp; "
         f"<span style='color:{ACTIVITY_COLOR};font-size:15px'>◆</span> activity table &nbsp; "
-        "→ parent to child (FK) &nbsp; size ∝ √rows · x = generation</div>"
+        "→ parent to child (FK) &nbsp; size ∝ √rows · x = generation"
+        + _legend_extras(db, edges, received) + "</div>"
         f"<div id='plurel-db' data-db='{_html.escape(key or db.name)}' data-nodes='{len(names)}' "
         "style='display:none'></div>"
     )
@@ -358,7 +416,12 @@ def join_figure(db, child: str, fkey_col: str, child_col: str, parent_col: str, 
 
 
 # --- mechanisms (SCM) ----------------------------------------------------------------------------
-def _scm_hover(node, d: dict, g: nx.DiGraph) -> str:
+def _scm_hover(node, d: dict, g: nx.DiGraph, lines: list[str] | None = None) -> str:
+    """A node's hover text: the paper node's attrs, or (v2) the description lines of
+    :func:`plurel_core.mechanism_views.node_lines`, the first in bold."""
+    if lines:
+        head, *rest = [_html.escape(x, quote=False) for x in lines]
+        return "<br>".join([f"<b>{head}</b>", *rest])
     lines = [f"<b>node {node}</b> ({d.get('role', '?')})"]
     if not d.get("evaluated", True):
         lines.append("not evaluated: no column descends from it")
@@ -395,24 +458,110 @@ def _fmt(v) -> str:
 
 
 SKIPPED_OPACITY = 0.3  # SCM nodes no column descends from (not evaluated)
+# v2 SCM graphs: one colour per edge family (legend order = mechanism_views.FAMILIES), crossing kinds
+EDGE_FAMILY_COLORS = {"linear": "#1c7ed6", "lookup": "#0ca678", "matrix": "#868e96", "nearest": "#f59f00",
+                      "mlp": "#e03131", "tree": "#37b24d", "fourier": "#ae3ec9", "quadratic": "#f76707"}
+OTHER_FAMILY_COLOR = "#495057"
+CROSSING_STYLE = {"gather": ("#0b7285", "triangle-right"), "aggregate": ("#a61e4d", "star"),
+                  "self_tree": ("#364fc7", "diamond")}
+INDICATOR_COLOR = "#fab005"
+TIME_COLOR = "#495057"
+
+
+def family_color(family: str) -> str:
+    """The colour of a v2 edge family in the SCM graph."""
+    return EDGE_FAMILY_COLORS.get(family, OTHER_FAMILY_COLOR)
+
+
+def _scm_edge_hover(g: nx.DiGraph, a, b, d: dict) -> str:
+    head = f"<b>{mv.node_name(g, a)} → {mv.node_name(g, b)}</b> · {d.get('family', '?')}"
+    lines = [head, _html.escape(mv.edge_family_label(d), quote=False), f"{d.get('d_in')} → {d.get('d_out')} dims"]
+    if d.get("nested"):
+        lines.append("nested: the parent's class masks this node's classes")
+    return "<br>".join(lines)
+
+
+def _scm_family_edges(fig: go.Figure, g: nx.DiGraph, pos: dict) -> None:
+    """v2 edges: one line trace per family (legend entry) and invisible midpoint markers that
+    carry each edge's mechanism in words on hover."""
+    by_family: dict[str, list] = {}
+    for a, b, d in g.edges(data=True):
+        by_family.setdefault(str(d.get("family", "?")), []).append((a, b, d))
+    order = [f for f in mv.FAMILIES if f in by_family] + sorted(set(by_family) - set(mv.FAMILIES))
+    for family in order:
+        edges = by_family[family]
+        ex, ey, mx, my = [], [], [], []
+        for a, b, _ in edges:
+            (x0, y0), (x1, y1) = pos[a], pos[b]
+            ex += [x0, x1, None]
+            ey += [y0, y1, None]
+            mx.append(x0 + 0.45 * (x1 - x0))
+            my.append(y0 + 0.45 * (y1 - y0))
+        color = family_color(family)
+        fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color=color, width=1.6), hoverinfo="skip",
+                                 name=f"edge · {family} ({len(edges)})", legendgroup=f"family:{family}"))
+        fig.add_trace(go.Scatter(x=mx, y=my, mode="markers", marker=dict(size=12, color=color, opacity=0),
+                                 hovertext=[_scm_edge_hover(g, a, b, d) for a, b, d in edges], hoverinfo="text",
+                                 showlegend=False, name=f"edge · {family}", legendgroup=f"family:{family}"))
+
+
+def _scm_crossing_stubs(fig: go.Figure, db, table: str, g: nx.DiGraph, pos: dict) -> None:
+    """v2 crossings: a dotted stub into the reader node per crossing, fanned out above its left (where
+    local edges rarely run), with a marker (one symbol per kind) whose hover names the source
+    table.node, kind, function and family."""
+    by_kind: dict[str, list] = {}
+    per_reader: dict = {}
+    for c in mv.table_crossings(db, table):
+        per_reader.setdefault(c["reader"], []).append(c)
+    for reader, cs in per_reader.items():
+        if reader not in pos:
+            continue
+        x, y = pos[reader]
+        spread = min(0.1, 0.3 / max(len(cs) - 1, 1))
+        for i, c in enumerate(cs):
+            by_kind.setdefault(c["kind"], []).append((x - 0.3, y + 0.12 + spread * i, x, y, c))
+    for kind in [k for k in CROSSING_STYLE if k in by_kind] + sorted(set(by_kind) - set(CROSSING_STYLE)):
+        stubs = by_kind[kind]
+        color, symbol = CROSSING_STYLE.get(kind, (OTHER_FAMILY_COLOR, "circle"))
+        label = mv.CROSSING_KINDS.get(kind, kind)
+        ex, ey = [], []
+        for x0, y0, x1, y1, _ in stubs:
+            ex += [x0, x1, None]
+            ey += [y0, y1, None]
+        fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color=color, width=1.2, dash="dot"),
+                                 hoverinfo="skip", showlegend=False, legendgroup=f"crossing:{kind}"))
+        hover = [f"<b>{label}</b> {_html.escape(mv.source_name(db, c))} → {_html.escape(mv.node_name(g, c['reader']))}"
+                 f"<br>via {c['fk']}" + (f"<br>function: {c['how']}" if c.get("how") else "")
+                 + f"<br>{_html.escape(mv.edge_family_label(c), quote=False)}<br>{c['d_in']} → {c['d_out']} dims"
+                 for *_, c in stubs]
+        fig.add_trace(go.Scatter(x=[s[0] for s in stubs], y=[s[1] for s in stubs], mode="markers",
+                                 marker=dict(symbol=symbol, size=9, color=color, line=dict(width=0.5, color="#343a40")),
+                                 hovertext=hover, hoverinfo="text", name=f"crossing · {label} ({len(stubs)})",
+                                 legendgroup=f"crossing:{kind}"))
 
 
 def scm_graph_figure(db, table: str) -> go.Figure:
-    """The SCM graph of a table: columns vs latent nodes, types, sources; x = generation."""
+    """The SCM graph of a table: columns vs latent nodes, types, sources; x = generation. A v2 graph
+    also colours its edges by mechanism family (hover an edge's midpoint for its parameters), names
+    each node's reduction, kind and width on hover, and draws crossings as dotted incoming stubs."""
     tr = db.trace.scm[table]
     g = tr.graph
+    v2 = tr.mode == "v2"
     pos = stats.generation_positions(g, spacing_x=1.0, spacing_y=1.0)
     fig = go.Figure()
-    ex, ey = [], []
-    for a, b in g.edges:
-        (x0, y0), (x1, y1) = pos[a], pos[b]
-        ex += [x0, x1, None]
-        ey += [y0, y1, None]
-    fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color="#ced4da", width=1), hoverinfo="skip",
-                             showlegend=False, name="edges"))
+    if v2:
+        _scm_family_edges(fig, g, pos)
+    else:
+        ex, ey = [], []
+        for a, b in g.edges:
+            (x0, y0), (x1, y1) = pos[a], pos[b]
+            ex += [x0, x1, None]
+            ey += [y0, y1, None]
+        fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color="#ced4da", width=1), hoverinfo="skip",
+                                 showlegend=False, name="edges"))
     layers = max(1, len({p[0] for p in pos.values()}))
     tallest = max([sum(1 for p in pos.values() if p[0] == x) for x in {p[0] for p in pos.values()}] + [1])
-    xr = (-0.4, layers - 0.6)
+    xr = (-0.5 if v2 else -0.4, layers - 0.6)
     yr = (-(tallest - 1) / 2 - 0.6, (tallest - 1) / 2 + 0.6)
     if 0 < g.number_of_edges() <= 1500:
         # one marker trace of arrowheads (annotations cost ~30 ms each); angles in screen space
@@ -424,13 +573,26 @@ def scm_graph_figure(db, table: str) -> go.Figure:
             ax_.append(x0 + 0.8 * (x1 - x0))
             ay_.append(y0 + 0.8 * (y1 - y0))
             ang.append(math.degrees(math.atan2((x1 - x0) * px_x, (y1 - y0) * px_y)))
+        arrow = [family_color(str(d.get("family"))) for *_, d in g.edges(data=True)] if v2 else "#868e96"
         fig.add_trace(go.Scatter(x=ax_, y=ay_, mode="markers", hoverinfo="skip", showlegend=False, name="direction",
-                                 marker=dict(symbol="arrow", angle=ang, size=8, color="#868e96")))
+                                 marker=dict(symbol="arrow", angle=ang, size=8, color=arrow)))
+    if v2:
+        _scm_crossing_stubs(fig, db, table, g, pos)
+
+    def plain(d: dict) -> bool:  # v2 indicator and time nodes have their own groups
+        return d.get("kind") not in ("indicator", "time")
+
     groups = [
-        ("column · numerical", lambda d: d.get("role") == "column" and d.get("type") != "categorical", NUMERICAL_COLOR, "circle"),
-        ("column · categorical", lambda d: d.get("role") == "column" and d.get("type") == "categorical", CATEGORICAL_COLOR, "circle"),
-        ("latent · numerical", lambda d: d.get("role") != "column" and d.get("type") != "categorical", LATENT_COLOR, "square"),
-        ("latent · categorical", lambda d: d.get("role") != "column" and d.get("type") == "categorical", "#8ce99a", "square"),
+        ("column · numerical", lambda d: plain(d) and d.get("role") == "column" and d.get("type") != "categorical",
+         NUMERICAL_COLOR, "circle"),
+        ("column · categorical", lambda d: plain(d) and d.get("role") == "column" and d.get("type") == "categorical",
+         CATEGORICAL_COLOR, "circle"),
+        ("latent · numerical", lambda d: plain(d) and d.get("role") != "column" and d.get("type") != "categorical",
+         LATENT_COLOR, "square"),
+        ("latent · categorical", lambda d: plain(d) and d.get("role") != "column" and d.get("type") == "categorical",
+         "#8ce99a", "square"),
+        ("missingness indicator", lambda d: d.get("kind") == "indicator", INDICATOR_COLOR, "diamond"),
+        ("time", lambda d: d.get("kind") == "time", TIME_COLOR, "triangle-up"),
     ]
     crowded = g.number_of_nodes() > 40  # then only column nodes are labelled (ids on hover)
     for name, pred, color, symbol in groups:
@@ -438,22 +600,37 @@ def scm_graph_figure(db, table: str) -> go.Figure:
         if not nodes:
             continue
         src = [bool(g.nodes[n].get("is_source")) or g.in_degree(n) == 0 for n in nodes]
+        if v2:
+            text = [mv.node_text(g, n) if g.nodes[n].get("columns") or not crowded else "" for n in nodes]
+            hover = [_scm_hover(n, g.nodes[n], g, mv.node_lines(db, table, n)) for n in nodes]
+        else:
+            text = [g.nodes[n].get("column") or ("" if crowded else str(n)) for n in nodes]
+            hover = [_scm_hover(n, g.nodes[n], g) for n in nodes]
         fig.add_trace(go.Scatter(
             x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text", name=name,
-            text=[g.nodes[n].get("column") or ("" if crowded else str(n)) for n in nodes], textposition="top center",
-            textfont=dict(size=10), hovertext=[_scm_hover(n, g.nodes[n], g) for n in nodes], hoverinfo="text",
+            text=text, textposition="top center",
+            textfont=dict(size=10), hovertext=hover, hoverinfo="text",
             marker=dict(size=[17 if s else 13 for s in src], color=color, symbol=symbol,
                         opacity=[1.0 if g.nodes[n].get("evaluated", True) else SKIPPED_OPACITY for n in nodes],
                         line=dict(width=[3 if s else 1 for s in src], color=[ACCENT_COLOR if s else "#343a40" for s in src]))))
     fig.update_xaxes(showgrid=False, zeroline=False, dtick=1, range=list(xr))
     fig.update_yaxes(showgrid=False, zeroline=False, showticklabels=False, range=list(yr))
-    fig.update_layout(legend=dict(orientation="h", y=-0.12), hoverlabel=dict(align="left"))
+    height = int(max(460, min(1000, 22 * tallest + 220)))
+    if v2:  # up to 17 legend entries: a taller figure with the legend below the axis title
+        height += 90
+        fig.update_layout(legend=dict(orientation="h", y=-0.2, yanchor="top"), hoverlabel=dict(align="left"))
+    else:
+        fig.update_layout(legend=dict(orientation="h", y=-0.12), hoverlabel=dict(align="left"))
     n_layers = layers
     skipped = sum(not d.get("evaluated", True) for _, d in g.nodes(data=True))
+    crossings = f", {len(mv.table_crossings(db, table))} crossings" if v2 else ""
     title = (f"SCM of {table}: {g.number_of_nodes()} nodes" + (f" ({skipped} faded: not evaluated)" if skipped else "")
-             + f", {g.number_of_edges()} edges · {tr.layout} · {tr.mode}")
-    return _style(fig, title, f"topological generation 0..{n_layers - 1} (edges point left → right)",
-                  "nodes of the generation", height=int(max(460, min(1000, 22 * tallest + 220))))
+             + f", {g.number_of_edges()} edges{crossings} · {tr.layout} · {tr.mode}")
+    fig = _style(fig, title, f"topological generation 0..{n_layers - 1} (edges point left → right)",
+                 "nodes of the generation", height=height)
+    if v2:
+        fig.update_layout(margin=dict(b=150))
+    return fig
 
 
 def source_components_figure(db, table: str, node: int) -> go.Figure:

@@ -84,19 +84,40 @@ def degree_summary(counts: np.ndarray) -> dict[str, float]:
 
 
 def fk_table(db) -> pd.DataFrame:
-    """One row per foreign key: names, HSBM sizes, popularity and degree figures."""
+    """One row per foreign key: names, HSBM sizes, popularity and degree figures.
+
+    A v2 database adds, after "parent", the key's link ``model`` (random / hsbm / tree),
+    ``nullable``, the ``null rate`` drawn, ``duplicate`` (a further key to the same parent),
+    ``self`` (a self-reference tree), ``aggregated`` (child columns summarised into the parent)
+    and the HSBM's ``inactive`` parent share; its HSBM columns are empty for non-HSBM keys."""
+    priors = db.trace.priors or {}
+    v2 = priors.get("design_space") == "v2"
+    infos = priors.get("links") or {}
     rows = []
     for key in fk_keys(db):
         link = db.trace.links[key]
         s = degree_summary(fk_degrees(db, key))
-        rows.append({
-            "foreign key": fk_label(db, key), "child": link.child, "parent": link.parent,
-            "levels": link.levels, "h_parent": "×".join(map(str, link.h_parent)),
-            "h_child": "×".join(map(str, link.h_child)), "popularity": _popularity(link),
+        row = {"foreign key": fk_label(db, key), "child": link.child, "parent": link.parent}
+        hsbm = True
+        if v2:
+            info = infos.get(key) or {}
+            hsbm = info.get("model") == "hsbm"
+            row.update({"model": info.get("model", ""), "nullable": bool(info.get("nullable", False)),
+                        "null rate": float(info.get("null_rate", 0.0)),
+                        "duplicate": bool(info.get("duplicate", False)), "self": link.child == link.parent,
+                        "aggregated": bool(info.get("aggregate", False)),
+                        "inactive": float(info["inactive_share"]) if "inactive_share" in info else np.nan})
+        row.update({
+            "levels": link.levels if hsbm else pd.NA, "h_parent": "×".join(map(str, link.h_parent)) if hsbm else "",
+            "h_child": "×".join(map(str, link.h_child)) if hsbm else "", "popularity": _popularity(link) if hsbm else "",
             "coverage": s["coverage"], "gini": s["gini"], "max children": s["max"],
             "mean children": s["mean"], "null share": float(link.null_share),
         })
-    return pd.DataFrame(rows)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if v2 and len(out):
+        out["levels"] = out["levels"].astype("Int64")
+    return out
 
 
 def _popularity(link) -> str:
