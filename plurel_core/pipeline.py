@@ -183,7 +183,7 @@ def _v2_bytes(plan, table_prior) -> int:
 
 
 def _generate_v2(cfg: Config, seed: int, schema: Schema | None, max_cells: int | None,
-                 max_bytes: int | None) -> Database:
+                 max_bytes: int | None, keep_node_values: bool = False) -> Database:
     plan, table_prior = _v2_plan(cfg, seed, schema)
     cells = _v2_cells(plan, table_prior)
     if max_cells is not None and cells > max_cells:
@@ -195,7 +195,8 @@ def _generate_v2(cfg: Config, seed: int, schema: Schema | None, max_cells: int |
     from plurel_core.config import v2_priors, v2_warp
 
     schema_prior, table_prior = v2_priors(cfg)
-    return _v2_pipeline().generate_v2(schema_prior, table_prior, int(seed), config=cfg, warp_kappa=v2_warp(cfg))
+    return _v2_pipeline().generate_v2(schema_prior, table_prior, int(seed), config=cfg, warp_kappa=v2_warp(cfg),
+                                      keep_node_values=keep_node_values)
 
 
 def sample_stage1(config: Config, seed: int, schema: Schema | None = None) -> Stage1:
@@ -371,15 +372,17 @@ def generate(
     A config of design "v2" goes to ``plurel_core.v2.pipeline.generate_v2`` with its
     ``(SchemaPrior, TablePrior)`` (:func:`plurel_core.config.v2_priors`) and its warp
     (:func:`plurel_core.config.v2_warp`: the kappa range, or None = no warp) after the same size
-    checks; ``threads`` and ``keep_node_values`` are paper-design options, and a SQL ``schema``
-    is refused (ConfigError naming ``design``).
+    checks; ``threads`` is a paper-design option (v2 runs in one thread), ``keep_node_values``
+    keeps every v2 node's (n, dim) value and the event times (see
+    :func:`plurel_core.v2.pipeline.assemble_v2`), and a SQL ``schema`` is refused (ConfigError
+    naming ``design``).
     """
     if max_bytes is None:
         import psutil
 
         max_bytes = int(0.8 * psutil.virtual_memory().total)
     if isinstance(config, Config) and config.design == "v2":
-        return _generate_v2(config, seed, schema, max_cells, max_bytes)
+        return _generate_v2(config, seed, schema, max_cells, max_bytes, keep_node_values)
     with generation_settings():
         return _generate(config, seed, schema, max_cells, max_bytes, threads, keep_node_values)
 

@@ -8,6 +8,8 @@ of steps (dataclasses holding a stage, a title, a two-sentence caption and the d
 shows): stage 1 generation by generation, stage 2 for one foreign key level by level, stage 3 for
 one table node by node, then post-processing. Nothing is recomputed: every array is read from
 the database or its trace. :mod:`plurel_core.walk_plots` draws the steps.
+
+The v2 design space has its own toy database and steps: :mod:`plurel_core.walkthrough_v2`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ STAGES = {
     "links": "Stage 2 · foreign keys (HSBM)",
     "scm": "Stage 3 · structural causal model",
     "post": "Post-processing",
+    # the v2 design space (PLUREL_V2_SPEC.md), see "the v2 walkthrough" below
+    "v2_schema": "Stage 1 · schema plan (v2)",
+    "v2_links": "Stage 2 · foreign keys: random, HSBM and tree links (v2)",
+    "v2_crossings": "Stage 3 · crossings between tables (v2)",
+    "v2_scm": "Stage 4 · nodes in propagation order (v2)",
+    "v2_columns": "Stage 5 · columns (v2)",
+    "v2_time": "Stage 6 · event times and cut-offs (v2)",
 }
 SHOWN_COLUMNS = 3  # columns per post-processing step
 
@@ -97,15 +106,28 @@ class Knobs:
     def changes(self) -> dict[str, Any]:
         """The config changes these knobs make (dotted path -> value): a range fixed to the
         value, a set of choices reduced to it, a number set to it."""
-        kinds = {spec.path: spec.kind for spec in prior_specs()}
-        out: dict[str, Any] = {}
-        for name, knob in KNOBS.items():
-            value = getattr(self, name)
-            if value is None:
-                continue
-            kind = kinds[knob.path]
-            out[knob.path] = (value, value) if kind.endswith("_range") else (value,) if kind == "choices" else value
-        return out
+        return knob_changes(vars(self), KNOBS, "paper")
+
+
+def knob_changes(values: dict[str, Any], knobs: dict[str, Knob], design: str) -> dict[str, Any]:
+    """The config changes of knob ``values`` (name -> value or None) of a design's ``knobs``: a
+    range fixed to the value, choices reduced to it, weights all on it, a number or flag set to it."""
+    kinds = {spec.path: spec.kind for spec in prior_specs(design)}
+    out: dict[str, Any] = {}
+    for name, knob in knobs.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        kind = kinds[knob.path]
+        if kind.endswith("_range"):
+            out[knob.path] = (value, value)
+        elif kind == "choices":
+            out[knob.path] = (value,)
+        elif kind == "weights":
+            out[knob.path] = {value: 1.0}
+        else:
+            out[knob.path] = value
+    return out
 
 
 def _clamp(lo: int, hi: int, bounds: tuple[int, int]) -> tuple[int, int]:
@@ -190,6 +212,8 @@ class SchemaStep(Step):
     shown: list[str] = field(default_factory=list)  # tables of generations <= generation
     new: list[str] = field(default_factory=list)  # tables of this generation
     kinds_shown: bool = False  # entity / activity colours (the last step)
+    labels: tuple[str, str] = ("entity table", "activity table")  # legend of the two kinds
+    self_trees: list[str] = field(default_factory=list)  # tables with a self-reference (v2 ``parent_id``)
 
 
 @dataclass
@@ -219,6 +243,8 @@ class LinkStep(Step):
     child_block: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     parent_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # edge child row -> parent row
     children_per_parent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    model: str = "hsbm"  # v2: "random" | "hsbm" | "tree"
+    inactive: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # parent rows of weight 0 (v2)
 
 
 @dataclass
@@ -256,10 +282,11 @@ class PostStep(Step):
     """Post-processing of one table: transforms, missing cells or binarization."""
 
     table: str = ""
-    kind: str = ""  # "transform" | "missing" | "binarize"
+    kind: str = ""  # "transform" | "missing" | "binarize"; v2: "marginal" | "binning" | "v2_missing"
     columns: list[ColumnChange] = field(default_factory=list)
     missing: dict[str, np.ndarray] = field(default_factory=dict)  # numerical column -> missing mask
     dropped: list[str] = field(default_factory=list)
+    indicators: dict[str, np.ndarray] = field(default_factory=dict)  # v2: column -> rows its indicator fires on
 
 
 def block_at_level(finest: np.ndarray, radices: list[int], level: int) -> np.ndarray:

@@ -798,13 +798,15 @@ def realize_v2(schema_prior: SchemaPrior, table_prior: TablePrior, seed: int, *,
 
 
 def generate_v2(schema_prior: SchemaPrior, table_prior: TablePrior, seed: int, *, config=None,
-                warp_kappa: tuple[float, float] | None = KAPPA) -> Database:
+                warp_kappa: tuple[float, float] | None = KAPPA, keep_node_values: bool = False) -> Database:
     """A v2 database (PLUREL_V2_SPEC §5) from the priors and the seed; the same inputs give the
     same bytes in any process or thread.
 
     ``config`` becomes ``Database.config`` (the paper Config renamed "v2" when None: the v2
     priors themselves are in ``trace.priors["database"]``); ``warp_kappa`` is the range of the
     warp concentration (None: no warping, every table draws from ``table_prior`` as it is).
+    ``keep_node_values`` keeps every node's value in ``trace.scm[table].node_values`` (see
+    :func:`assemble_v2`); the tables are the same bytes either way.
     """
     from plurel_core.config import Config
     from plurel_core.pipeline import generation_settings
@@ -814,7 +816,7 @@ def generate_v2(schema_prior: SchemaPrior, table_prior: TablePrior, seed: int, *
     start = time.perf_counter()
     with generation_settings():
         realized = realize_v2(schema_prior, table_prior, seed, warp_kappa=warp_kappa)
-        return assemble_v2(realized, cfg, start=start)
+        return assemble_v2(realized, cfg, start=start, keep_node_values=keep_node_values)
 
 
 class _Laps:
@@ -829,8 +831,16 @@ class _Laps:
         self.clock = now
 
 
-def assemble_v2(r: Realized, config, *, start: float | None = None) -> Database:
-    """Stages 7-8 of :func:`generate_v2`: columns, time order, cut-offs, containers and traces."""
+def assemble_v2(r: Realized, config, *, start: float | None = None, keep_node_values: bool = False) -> Database:
+    """Stages 7-8 of :func:`generate_v2`: columns, time order, cut-offs, containers and traces.
+
+    ``keep_node_values``: every node's value goes into ``trace.scm[table].node_values`` {node id:
+    array} in propagation order (the table's entries of ``priors["propagation_order"]``): the
+    (n, dim) float64 latent (one-hot rows for categorical and indicator nodes), the event times
+    (datetime64[ns]) for the time node. Rows are in the propagation's order, the tables' own for
+    prior output (the time sort is the identity). The latents are the propagation's arrays, not
+    copies (nothing reads them after the columns are observed); the times are a copy of the column's.
+    """
     timings, notes = dict(r.timings), list(r.notes)
     plan, builds, links, infos, rows = r.plan, r.builds, r.links, r.link_infos, r.rows
     lap = _Laps(timings)
@@ -861,6 +871,11 @@ def assemble_v2(r: Realized, config, *, start: float | None = None) -> Database:
     aggregated = {c.reader_table for c in r.crossings if c.kind == "aggregate"}
     graph = _graph(plan, aggregated)
     scm = {name: scm_trace(b, r.components[name]) for name, b in builds.items()}
+    if keep_node_values:
+        for ti, nid in r.order:
+            b = by_index[ti]
+            node_values = scm[b.name].node_values
+            node_values[nid] = r.times[b.name].copy() if b.nodes[nid].kind == "time" else r.values[b.name, nid]
     link_info = {}
     for t in plan.tables.values():
         for fk in t.all_fkeys:
