@@ -479,6 +479,19 @@ def sidebar() -> tuple[pc.Config | None, pc.ConfigError | None, str, str, bool]:
                 if err is not None and err.field == spec.path:
                     st.error(f"{spec.label}: {err.message}")
 
+    mixed = [] if design != "paper" else pc.config.mixed_v2_paths(values.get("links.link_models", ()),
+                                                         values.get("links.v2_nullable_fks", False))
+    if mixed:  # the v2 knobs the paper design reads through the paper + v2 mix (Stage 2 switches)
+        bad_here = err is not None and err.field in mixed
+        with st.expander("Paper + v2 mix: the v2 knobs it reads", expanded=bad_here,
+                         icon=":material/error:" if bad_here else ":material/join:"):
+            st.caption("Stage 2's mix switches make the paper design draw these v2 priors: v2's link models "
+                       "(random or v2 HSBM) and v2's nullable foreign keys. The same knobs as in the v2 design.")
+            for path in mixed:
+                prior_widget(SPEC_BY_PATH[path])
+                if err is not None and err.field == path:
+                    st.error(f"{SPEC_BY_PATH[path].label}: {err.message}")
+
     st.subheader("Config file", divider="gray")
     st.button("Reset to preset", on_click=on_reset, width="stretch",
               help="Set every prior back to the selected preset's value")

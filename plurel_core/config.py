@@ -7,7 +7,8 @@ name from :meth:`Config.preset`. ``Config.design`` picks the design space that `
 later design (PLUREL_V2_SPEC.md; sections ``v2_schema`` .. ``v2_warping``, generated from the v2
 dataclasses by :mod:`plurel_core.v2.knobs`; :func:`v2_priors` maps them to ``SchemaPrior`` and
 ``TablePrior``). A paper config's JSON leaves out the v2 sections while they are at their defaults,
-so it is the same text (and digest) as before the v2 design existed. Validation names the field, the bad value and what is allowed,
+so it is the same text (and digest) as before the v2 design existed. Two paper knobs mix in v2's link
+models and nullable keys (:data:`MIX_FIELDS`, left out of the JSON at their default). Validation names the field, the bad value and what is allowed,
 and runs before any work starts. Fields carry metadata (bounds, allowed options, a label) so that
 the app and the CLI build their widgets and flags from the model instead of repeating it.
 """
@@ -38,6 +39,7 @@ from plurel_core.scm.sources import SOURCE_LAWS
 from plurel_core.v2 import knobs as v2_knobs
 
 PROPAGATION_MODES = ("type_eager", "type_lazy")
+LINK_MODELS = ("paper_hsbm", "v2")  # links.link_models: the paper's HSBM, or v2's link draw (v2_links)
 SOURCE_SCALES = (0.01, 0.1, 1.0, 10.0, 100.0)
 TS_PERIOD_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 WS_K_CHOICES = (2, 4, 6, 8)
@@ -299,7 +301,9 @@ class GraphPriors(_Section):
 
 
 class LinkPriors(_Section):
-    """Stage 2: hierarchical SBM for every foreign key, plus the parent-popularity extension."""
+    """Stage 2: hierarchical SBM for every foreign key, plus the parent-popularity extension, and the
+    paper + v2 mix (``link_models``, ``v2_nullable_fks``: off by default; their parameters are the
+    ``v2_links`` and ``v2_keys`` nullable knobs, see docs/CONTRACT.md "Design spaces")."""
 
     hsbm_levels: IntRange = irange(1, 5, bounds=(1, 10), label="HSBM levels L")
     hsbm_clusters: IntRange = irange(1, 3, bounds=(1, 20), label="Clusters per level and side")
@@ -310,6 +314,20 @@ class LinkPriors(_Section):
     popularity_sigma: FloatRange = frange(1.0, 1.0, bounds=(0.0, 5.0), label="Lognormal popularity σ")
     popularity_alpha: FloatRange = frange(1.0, 1.0, bounds=(0.0, 5.0), label="Zipf popularity exponent α")
     null_fk_share: FloatRange = frange(0.05, 0.2, bounds=(0.0, 1.0), label="Missing share of nullable FKs (SQL schemas)")
+    # The paper + v2 mix (issue 13): off by default; their parameters are the v2 sections' knobs.
+    link_models: tuple[str, ...] = choices(
+        ("paper_hsbm",), LINK_MODELS, label="Link model per FK (paper + v2 mix)",
+        help="Each foreign key picks one of these, uniformly. paper_hsbm = the paper's HSBM (the knobs above). "
+             "v2 = the v2 design's link draw with the v2_links knobs: a uniform random parent with probability "
+             "v2_links.link_random_prob, else a v2 HSBM (v2_links levels, clusters, within / between / "
+             "cluster-share / popularity laws and inactive parent share). Tables with a composite key (SQL "
+             "association tables) keep paper_hsbm on every key.")
+    v2_nullable_fks: bool = flag(
+        False, label="v2 nullable FKs (paper + v2 mix)",
+        help="On: each foreign key is nullable with probability v2_keys.fk_nullable_prob, and then NULL in a share "
+             "of rows drawn from v2_keys.fk_null_rate (v2's draw); the column is pandas Int64. A child row with a "
+             "NULL parent gets no input from that parent table in its SCM (each node's aggregation skips it). "
+             "Random schemas only: in a SQL schema the DDL says which keys may be NULL.")
 
 
 class ScmPriors(_Section):
@@ -388,6 +406,15 @@ V2WarpingPriors = V2_SECTION_MODELS["v2_warping"]
 _V2_DEFAULTS = {s: m() for s, m in V2_SECTION_MODELS.items()}
 
 DESIGNS = ("paper", "v2")
+# Paper-section fields that mix in parts of the v2 design (links.link_models, links.v2_nullable_fks).
+# They came after the paper presets' JSON was fixed, so to_dict() leaves them out at their default:
+# every config that does not use them keeps its JSON and digest.
+MIX_FIELDS: dict[str, tuple[str, ...]] = {"links": ("link_models", "v2_nullable_fks")}
+# The v2 knobs each mix field makes the paper design read (its widgets show beside the paper's).
+MIX_READS: dict[str, tuple[str, ...]] = {
+    "links.link_models": ("v2_links.*",),  # with "v2" among the models: v2's whole link draw
+    "links.v2_nullable_fks": ("v2_keys.fk_nullable_prob", "v2_keys.fk_null_rate"),
+}
 PAPER_SECTIONS = ("schema", "graphs", "links", "scm", "postprocess")
 V2_SECTIONS = tuple(V2_SECTION_MODELS)
 SECTIONS = PAPER_SECTIONS + V2_SECTIONS
@@ -431,9 +458,17 @@ class Config(_Frozen):
     def to_dict(self, *, full: bool = False) -> dict[str, Any]:
         """JSON-like dict. A paper config leaves out ``design`` and every v2 section still at its
         default (so its JSON is byte for byte what it was before the v2 design existed); a v2
-        config has every section. ``full=True``: every section, always."""
+        config has every section. Either leaves out the paper + v2 mix fields (:data:`MIX_FIELDS`)
+        while they are at their default. ``full=True``: every section and field, always."""
         data = self.model_dump(mode="json", by_alias=True)
-        if full or self.design != "paper":
+        if full:
+            return data
+        for section, names in MIX_FIELDS.items():  # added after the JSON was fixed: only when moved
+            values = getattr(self, section)
+            for name in names:
+                if getattr(values, name) == type(values).model_fields[name].default:
+                    del data[section][name]
+        if self.design != "paper":
             return data
         del data["design"]
         for section in V2_SECTIONS:
@@ -503,6 +538,20 @@ class Config(_Frozen):
     @classmethod
     def preset_description(cls, name: str) -> str:
         return PRESETS[name][0]
+
+
+def mixed_v2_paths(link_models, v2_nullable_fks: bool) -> list[str]:
+    """The v2 knobs (dotted paths) a paper-design config reads through the paper + v2 mix:
+    every ``v2_links`` field when ``link_models`` holds "v2", and the ``v2_keys`` nullable knobs
+    when ``v2_nullable_fks`` is on; empty with the mix off (the paper reads no v2 knob)."""
+    on = {"links.link_models": "v2" in tuple(link_models), "links.v2_nullable_fks": bool(v2_nullable_fks)}
+    paths: list[str] = []
+    for mix_field, reads in MIX_READS.items():
+        if on[mix_field]:
+            for path in reads:
+                section, field = path.split(".")
+                paths += [f"{section}.{f}" for f in V2_SECTION_MODELS[section].model_fields] if field == "*" else [path]
+    return paths
 
 
 def _split_path(path: str) -> tuple[str, str]:

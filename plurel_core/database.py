@@ -71,6 +71,12 @@ class LinkTrace:
     popularity_param: float | None = None
     null_share: float = 0.0
     deferred: bool = False  # an FK that closed a reference cycle: its parent columns do not feed the child SCM
+    # How the key was drawn: "paper_hsbm" (the paper's HSBM), or v2's "random" / "hsbm" / "tree" (a v2
+    # database, or a paper database with the paper + v2 mix knob links.link_models)
+    model: str = "paper_hsbm"
+    nullable: bool = False  # a v2 null draw made the key nullable (v2, or the mix's links.v2_nullable_fks)
+    null_rate: float = 0.0  # the null rate that draw gave (null_share is the realised share)
+    summary: dict[str, Any] = field(default_factory=dict)  # a mixed key's trace.priors["links"] record
 
     @property
     def name(self) -> str:

@@ -23,7 +23,8 @@ from plurel_core import stats
 CROSSING_KINDS = ("aggregate", "gather", "self_tree")
 CROSSING_LABELS = {"aggregate": "aggregate (child → parent)", "gather": "gather (parent → child)",
                    "self_tree": "self-tree gather (tree parent → row)"}
-MODEL_WORDS = {"random": "uniform random", "hsbm": "hierarchical SBM", "tree": "self-reference tree"}
+MODEL_WORDS = {"random": "uniform random", "hsbm": "hierarchical SBM", "tree": "self-reference tree",
+               "paper_hsbm": "the paper's hierarchical SBM"}
 
 
 # --- what the trace holds ----------------------------------------------------------------------
@@ -33,10 +34,11 @@ def is_v2(db) -> bool:
 
 
 def link_info(db, key: str) -> dict[str, Any]:
-    """The v2 record of one key ("child.column"): model, link laws, nulls, flags; {} for a paper database."""
-    if not is_v2(db):
-        return {}
-    return dict(((db.trace.priors or {}).get("links") or {}).get(key) or {})
+    """The v2 record of one key ("child.column"): model, link laws, nulls, flags. A paper database
+    has one only for the keys of a paper + v2 mix (``links.link_models`` / ``links.v2_nullable_fks``:
+    model "paper_hsbm", "random" or "hsbm"); else {}."""
+    info = dict(((db.trace.priors or {}).get("links") or {}).get(key) or {})
+    return info if is_v2(db) or "model" in info else {}
 
 
 def crossings(db) -> list[dict[str, Any]]:
@@ -264,6 +266,11 @@ def link_lines(db, key: str) -> list[str]:
     lines = [f"link model **{model}** ({MODEL_WORDS.get(model, model)})"]
     if model == "random":
         lines.append("every child row picks a parent row uniformly at random (no block structure)")
+    elif model == "paper_hsbm":
+        lines.append(f"**{link.levels} levels**, parent clusters per level **{' × '.join(map(str, link.h_parent))}**, "
+                     f"child clusters per level **{' × '.join(map(str, link.h_child))}**, popularity law "
+                     f"**{link.popularity_law}**" + ("" if link.popularity_param is None
+                                                     else f" ({float(link.popularity_param):.3g})"))
     elif model == "hsbm":
         spec = info.get("link") or {}
         pc_, cc = list(spec.get("parent_counts", link.h_parent)), list(spec.get("child_counts", link.h_child))
@@ -337,7 +344,7 @@ def has_block_structure(db, key: str) -> bool:
     """Whether a block heatmap means something: an HSBM key (every paper key) with more than one
     block on a side; a uniform random or a tree link has one block only."""
     info = link_info(db, key)
-    if not info:
+    if not info or info.get("model") == "paper_hsbm":
         return True  # a paper key: always an HSBM, its panel stays as it is
     if info.get("model") != "hsbm":
         return False

@@ -145,3 +145,4 @@ def _duplicated(cols: list[np.ndarray]) -> np.ndarray:
     mask = np.ones(len(stacked), dtype=bool)
     mask[first] = False
     return mask
+

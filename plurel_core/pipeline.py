@@ -7,6 +7,7 @@ random stream (:mod:`plurel_core.random`), so the result is a pure function of c
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import os
@@ -15,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -25,7 +27,13 @@ from threadpoolctl import threadpool_limits
 from plurel_core import random as streams
 from plurel_core.config import Config, ConfigError
 from plurel_core.database import ColumnMeta, Database, LinkTrace, Table, Trace
-from plurel_core.links import distinct_combinations, popularity, sample_hsbm, sample_parent_index
+from plurel_core.links import (
+    Hsbm,
+    distinct_combinations,
+    popularity,
+    sample_hsbm,
+    sample_parent_index,
+)
 from plurel_core.postprocess import (
     apply_transform,
     binarize,
@@ -256,16 +264,105 @@ def _time_span(cfg: Config, seed: int) -> tuple[pd.Timestamp, pd.Timestamp, pd.T
     return lo, hi, val, test
 
 
-def _link(cfg: Config, seed: int, t: TableSpec, fk_pos: int, n_parent: int, n_child: int):
+# The paper + v2 mix (links.link_models, links.v2_nullable_fks) draws from sub-streams of a key's
+# LINKS stream, and only when its knob is on: the paper draws of every other key stay as they were.
+MIX_MODEL_STREAM, MIX_NULLS_STREAM = 1, 2
+
+
+def _mix_prior(cfg: Config):
+    """The v2 SchemaPrior whose v2_links / v2_keys knobs the paper + v2 mix reads; None with the mix off."""
+    lp = cfg.links
+    if tuple(lp.link_models) == ("paper_hsbm",) and not lp.v2_nullable_fks:
+        return None
+    from plurel_core.config import v2_priors
+
+    return v2_priors(cfg)[0]
+
+
+@dataclass
+class _Drawn:
+    """One foreign key's stage-2 draw, before composite-key filtering and nulls."""
+
+    parent: np.ndarray
+    rng: np.random.Generator  # the key's paper stream, continued (composite re-draws, SQL nulls)
+    model: str = "paper_hsbm"  # or v2's "random" / "hsbm"
+    pblock: np.ndarray | None = None  # paper_hsbm: blocks, the HSBM, popularity law, parameter, weights
+    cblock: np.ndarray | None = None
+    hsbm: Hsbm | None = None
+    law: str = "constant"
+    param: float | None = None
+    theta: np.ndarray | None = None
+    spec: Any = None  # a v2 model: its LinkSpec and the trace dict of v2's sample_link
+    info: dict | None = None
+
+
+def _link(cfg: Config, seed: int, t: TableSpec, fk_pos: int, n_parent: int, n_child: int, mix=None) -> _Drawn:
+    """The parent row of every child row of key ``fk_pos`` of ``t``: the paper's HSBM, or with
+    ``links.link_models`` holding "v2" (and ``mix`` the v2 SchemaPrior) possibly v2's link draw
+    (``draw_link_spec`` + ``sample_link``) from the key's model stream. Composite-key tables keep
+    the paper HSBM: their duplicate key combinations are re-drawn from the same blocks."""
     lp = cfg.links
     rng = streams.stream(seed, streams.LINKS, t.node_id, fk_pos)
+    if mix is not None and not t.composite_key and tuple(lp.link_models) != ("paper_hsbm",):
+        mrng = streams.stream(seed, streams.LINKS, t.node_id, fk_pos, MIX_MODEL_STREAM)
+        model = lp.link_models[0] if len(lp.link_models) == 1 else str(pick(mrng, lp.link_models))
+        if model == "v2":
+            from plurel_core.v2.links import sample_link
+            from plurel_core.v2.schema import draw_link_spec
+
+            spec = draw_link_spec(mix, mrng)
+            index, info = sample_link(spec, n_child, n_parent, mrng)
+            return _Drawn(index, rng, model=info["model"], spec=spec, info=info)
     hsbm = sample_hsbm(lp, rng)
     law = str(pick(rng, lp.popularity_laws))
     param = {"lognormal": lp.popularity_sigma, "zipf": lp.popularity_alpha}.get(law)
     param = param.sample(rng) if param is not None else None
     theta = popularity(law, param, n_parent, rng)
     parent, pblock, cblock = sample_parent_index(n_parent, n_child, hsbm, theta, rng)
-    return hsbm, law, param, theta, parent, pblock, cblock, rng
+    return _Drawn(parent, rng, pblock=pblock, cblock=cblock, hsbm=hsbm, law=law, param=param, theta=theta)
+
+
+def _mix_nulls(seed: int, t: TableSpec, fk_pos: int, parent: np.ndarray, mix) -> tuple[np.ndarray, bool, float]:
+    """v2's null draw for a key of the paper design (``links.v2_nullable_fks``), from its own stream:
+    nullable with prob ``v2_keys.fk_nullable_prob``, then a rate from ``v2_keys.fk_null_rate`` and
+    v2's ``apply_nulls`` (each row NULL, -1, with that probability)."""
+    from plurel_core.v2.links import apply_nulls
+
+    nrng = streams.stream(seed, streams.LINKS, t.node_id, fk_pos, MIX_NULLS_STREAM)
+    nullable = bool(nrng.random() < mix.fk_nullable_prob)
+    rate = float(mix.fk_null_rate.sample(nrng)) if nullable else 0.0
+    return apply_nulls(parent, rate, nrng), nullable, rate
+
+
+def _link_trace(name: str, fk, d: _Drawn, parent: np.ndarray, cblock: np.ndarray | None, n_parent: int,
+                null_share: float, nullable: bool, null_rate: float, mixed: bool) -> LinkTrace:
+    """The LinkTrace of one key. With the mix on it also holds its model, null draw and the summary
+    ``trace.priors["links"]`` shows (a v2 link: v2's own ``link_trace`` / ``link_summary``)."""
+    if d.model == "paper_hsbm":
+        lt = LinkTrace(
+            child=name, parent=fk.parent, fkey_col=fk.column, parent_index=parent, levels=d.hsbm.levels,
+            h_parent=d.hsbm.h_parent, h_child=d.hsbm.h_child, parent_block=d.pblock, child_block=cblock,
+            block_matrices=d.hsbm.matrices, popularity_law=d.law, popularity_param=d.param,
+            null_share=null_share, deferred=fk.deferred,
+        )
+        if not mixed:
+            return lt
+        summary = {"child": name, "parent": fk.parent, "column": fk.column, "model": "paper_hsbm",
+                   "nullable": nullable, "null_rate": float(null_rate),
+                   "null_share": float(np.mean(parent < 0)) if len(parent) else 0.0,
+                   "parents_with_children": int(np.unique(parent[parent >= 0]).size), "parent_rows": int(n_parent)}
+    else:
+        from plurel_core.v2.pipeline import link_summary
+        from plurel_core.v2.pipeline import link_trace as v2_link_trace
+        from plurel_core.v2.schema import FkPlan
+
+        plan = FkPlan(name, fk.column, fk.parent, d.spec, nullable, null_rate)
+        info = {**d.info, "null_rate": float(null_rate), "null_share": null_share}
+        lt = v2_link_trace(plan, parent, info, n_parent)
+        lt.deferred = fk.deferred
+        summary = link_summary(plan, info, parent, n_parent)
+    return dataclasses.replace(lt, model=summary["model"], nullable=nullable, null_rate=float(null_rate),
+                               summary=summary)
 
 
 def _stage2(cfg: Config, seed: int, sized: _Sized, workers: int = 1,
@@ -274,53 +371,56 @@ def _stage2(cfg: Config, seed: int, sized: _Sized, workers: int = 1,
     rows = dict(sized.rows)
     notes: list[str] = []
     tables = sized.schema.tables
+    mix = _mix_prior(cfg)
+    # v2 nullable keys on random schemas only: a SQL schema's DDL says which keys may be NULL.
+    mix_nulls = mix is not None and cfg.links.v2_nullable_fks and sized.schema.source != "ddl"
     # Each foreign key draws from its own stream. Without composite keys no table drops rows, so
     # every key's row counts are known now, and on big databases the keys are drawn in parallel.
-    ahead: dict[tuple[str, int], tuple] = {}
+    ahead: dict[tuple[str, int], _Drawn] = {}
     if workers > 1 and not any(t.composite_key for t in tables.values()):
         jobs = [(t, pos, fk) for t in tables.values() for pos, fk in enumerate(t.fkeys) if rows[fk.parent] >= 1]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            drawn_ahead = pool.map(lambda job: _link(cfg, seed, job[0], job[1], rows[job[2].parent], rows[job[0].name]),
-                                   jobs)
+            drawn_ahead = pool.map(
+                lambda job: _link(cfg, seed, job[0], job[1], rows[job[2].parent], rows[job[0].name], mix), jobs)
             ahead = {(t.name, pos): link for (t, pos, _), link in zip(jobs, drawn_ahead)}
     for name, t in tables.items():
-        drawn = {}
+        drawn: dict[str, tuple[int, object, _Drawn]] = {}
         for pos, fk in enumerate(t.fkeys):
             n_parent = rows[fk.parent]
             if n_parent < 1:
                 raise ConfigError("schema", f"table {fk.parent!r} has no rows for {name}.{fk.column} to refer to")
-            link = ahead.pop((name, pos), None) or _link(cfg, seed, t, pos, n_parent, rows[name])
-            drawn[fk.column] = (pos, fk, *link)
+            link = ahead.pop((name, pos), None) or _link(cfg, seed, t, pos, n_parent, rows[name], mix)
+            drawn[fk.column] = (pos, fk, link)
         keep = np.ones(rows[name], dtype=bool)
         if t.composite_key:
             key_cols = [c for c in t.composite_key if c in drawn]
             if key_cols:
-                last = drawn[key_cols[-1]]
-                hsbm, theta, rng = last[2], last[5], last[-1]
-                n_parent = rows[last[1].parent]
+                _pos, last_fk, last = drawn[key_cols[-1]]
+                hsbm, theta, rng = last.hsbm, last.theta, last.rng
+                n_parent = rows[last_fk.parent]
 
                 def resample(idx, hsbm=hsbm, theta=theta, rng=rng, n_parent=n_parent, n=rows[name]):
                     return sample_parent_index(n_parent, n, hsbm, theta, rng)[0][idx]
 
-                cols = [drawn[c][6] for c in key_cols]
+                cols = [drawn[c][2].parent for c in key_cols]
                 keep = distinct_combinations(cols, resample)
                 if not keep.all():
                     notes.append(f"{name}: {int((~keep).sum())} rows dropped to keep key {t.composite_key} distinct")
-        for col, (_pos, fk, hsbm, law, param, _theta, parent, pblock, cblock, rng) in drawn.items():
-            parent = parent[keep]
-            cblock = cblock[keep]
-            null_share = 0.0
+        for col, (pos, fk, d) in drawn.items():
+            parent = d.parent[keep]
+            cblock = d.cblock[keep] if d.cblock is not None else None
+            null_share, nullable, null_rate = 0.0, False, 0.0
             if fk.nullable and col not in t.composite_key:
-                null_share = cfg.links.null_fk_share.sample(rng)
+                null_share = cfg.links.null_fk_share.sample(d.rng)
                 k = int(np.floor(null_share * len(parent)))
                 parent = parent.copy()
-                parent[rng.permutation(len(parent))[:k]] = -1
-            links[f"{name}.{col}"] = LinkTrace(
-                child=name, parent=fk.parent, fkey_col=col, parent_index=parent, levels=hsbm.levels,
-                h_parent=hsbm.h_parent, h_child=hsbm.h_child, parent_block=pblock, child_block=cblock,
-                block_matrices=hsbm.matrices, popularity_law=law, popularity_param=param,
-                null_share=null_share, deferred=fk.deferred,
-            )
+                parent[d.rng.permutation(len(parent))[:k]] = -1
+                nullable, null_rate = True, null_share
+            elif mix_nulls:
+                parent, nullable, null_rate = _mix_nulls(seed, t, pos, parent, mix)
+                null_share = float(np.mean(parent < 0)) if len(parent) else 0.0
+            links[f"{name}.{col}"] = _link_trace(name, fk, d, parent, cblock, rows[fk.parent], null_share, nullable,
+                                                 null_rate, mix is not None)
         rows[name] = int(keep.sum())
     return links, rows, notes
 
@@ -523,7 +623,7 @@ def _generate(config, seed, schema, max_cells, max_bytes, threads, keep_node_val
         "tables": table_priors,
         "links": {k: {"levels": v.levels, "h_parent": v.h_parent, "h_child": v.h_child,
                       "popularity_law": v.popularity_law, "popularity_param": v.popularity_param,
-                      "null_share": v.null_share} for k, v in links.items()},
+                      "null_share": v.null_share, **v.summary} for k, v in links.items()},
     }
     trace = Trace(
         schema_graph=graph, table_layout=schema_.layout, table_layout_params=dict(schema_.layout_params),
@@ -549,9 +649,10 @@ def _assemble(cfg, seed, t: TableSpec, n, raw, raw_kinds, labels, links, lo, hi,
         meta[t.pkey] = ColumnMeta("pkey")
     fkeys = {}
     for fk in t.fkeys:
-        idx = links[f"{t.name}.{fk.column}"].parent_index
+        link = links[f"{t.name}.{fk.column}"]
+        idx = link.parent_index
         nulls = int((idx < 0).sum())
-        if nulls:
+        if nulls or link.nullable:  # a paper + v2 mix nullable key: Int64 even without NULL
             col = pd.array(idx, dtype="Int64")
             col[idx < 0] = pd.NA
             data[fk.column] = col

@@ -89,10 +89,11 @@ def fk_table(db) -> pd.DataFrame:
     A v2 database adds, after "parent", the key's link ``model`` (random / hsbm / tree),
     ``nullable``, the ``null rate`` drawn, ``duplicate`` (a further key to the same parent),
     ``self`` (a self-reference tree), ``aggregated`` (child columns summarised into the parent)
-    and the HSBM's ``inactive`` parent share; its HSBM columns are empty for non-HSBM keys."""
+    and the HSBM's ``inactive`` parent share; its HSBM columns are empty for non-HSBM keys. So does
+    a paper database drawn with the paper + v2 mix (its keys' records have a ``model``)."""
     priors = db.trace.priors or {}
-    v2 = priors.get("design_space") == "v2"
     infos = priors.get("links") or {}
+    v2 = priors.get("design_space") == "v2" or any("model" in (i or {}) for i in infos.values())
     rows = []
     for key in fk_keys(db):
         link = db.trace.links[key]
@@ -101,7 +102,7 @@ def fk_table(db) -> pd.DataFrame:
         hsbm = True
         if v2:
             info = infos.get(key) or {}
-            hsbm = info.get("model") == "hsbm"
+            hsbm = info.get("model") in ("hsbm", "paper_hsbm")
             row.update({"model": info.get("model", ""), "nullable": bool(info.get("nullable", False)),
                         "null rate": float(info.get("null_rate", 0.0)),
                         "duplicate": bool(info.get("duplicate", False)), "self": link.child == link.parent,

@@ -107,10 +107,15 @@ def check_invariants(db: pc.Database, cfg: pc.Config | None = None) -> None:
         expected_fks = {f"foreign_row_{i}": p for i, p in enumerate(parents)}
         assert t.fkey_col_to_pkey_table == expected_fks, name
         for col, parent in t.fkey_col_to_pkey_table.items():
-            v = df[col].to_numpy()
-            assert df[col].dtype == np.int64, (name, col)
+            if cfg.links.v2_nullable_fks and df[col].dtype == "Int64":  # the paper + v2 mix: NULL = -1
+                assert tr.links[f"{name}.{col}"].nullable, (name, col)
+                v = df[col].fillna(-1).to_numpy(dtype=np.int64)
+                assert v.min(initial=0) >= -1 and v.max(initial=-1) < len(db.tables[parent].df), (name, col)
+            else:
+                v = df[col].to_numpy()
+                assert df[col].dtype == np.int64, (name, col)
+                assert v.min(initial=0) >= 0 and v.max(initial=-1) < len(db.tables[parent].df), (name, col)
             assert len(v) == n
-            assert v.min(initial=0) >= 0 and v.max(initial=-1) < len(db.tables[parent].df), (name, col)
             assert np.array_equal(v, tr.links[f"{name}.{col}"].parent_index)
             assert t.columns[col].kind == "fkey"
 

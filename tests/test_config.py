@@ -103,7 +103,8 @@ def test_activation_and_layout_sets_are_complete():
 def test_every_spec_default_is_covered():
     # Guard the table above against silent additions: every knob either appears or is an extension.
     covered = {p for p, _ in SPEC_DEFAULTS}
-    extensions = {"schema.text_categories", "links.popularity_sigma", "links.popularity_alpha", "links.null_fk_share"}
+    extensions = {"schema.text_categories", "links.popularity_sigma", "links.popularity_alpha", "links.null_fk_share",
+                  "links.link_models", "links.v2_nullable_fks"}  # the last two: the paper + v2 mix, off by default
     all_paths = {s.path for s in pc.prior_specs()}
     assert all_paths == covered | extensions
 

@@ -586,9 +586,11 @@ def link_trace(fk: FkPlan, index: np.ndarray, info: dict, n_parent: int) -> Link
                          list(info["child_counts"]), pb, cb, [np.asarray(m) for m in info["matrices"]],
                          popularity_law="constant" if pop is None else "lomax",
                          popularity_param=None if pop is None else float(pop.alpha),
-                         null_share=float(info["null_share"]))
+                         null_share=float(info["null_share"]), model="hsbm", nullable=bool(fk.nullable),
+                         null_rate=float(fk.null_rate))
     return LinkTrace(fk.table, fk.parent, fk.column, index, 1, [1], [1], np.zeros(n_parent, np.int64),
-                     np.zeros(n_child, np.int64), [np.ones((1, 1))], null_share=float(info["null_share"]))
+                     np.zeros(n_child, np.int64), [np.ones((1, 1))], null_share=float(info["null_share"]),
+                     model=info["model"], nullable=bool(fk.nullable), null_rate=float(fk.null_rate))
 
 
 def link_summary(fk: FkPlan, info: dict, index: np.ndarray, n_parent: int) -> dict[str, Any]:
