@@ -532,12 +532,18 @@ class Config(_Frozen):
     def preset(cls, name: str) -> Config:
         if name not in PRESETS:
             raise ConfigError("preset", f"unknown preset {name!r}; available: {list(PRESETS)}")
-        description, changes = PRESETS[name]
-        return Config().replace(name=name, **changes)
+        cached = _PRESET_CACHE.get(name)
+        if cached is None:  # a Config is frozen, so one instance per preset serves every caller
+            description, changes = PRESETS[name]
+            cached = _PRESET_CACHE[name] = Config().replace(name=name, **changes)
+        return cached
 
     @classmethod
     def preset_description(cls, name: str) -> str:
         return PRESETS[name][0]
+
+
+_PRESET_CACHE: dict[str, Config] = {}  # preset name -> its Config, built on first use
 
 
 def mixed_v2_paths(link_models, v2_nullable_fks: bool) -> list[str]:
