@@ -192,31 +192,36 @@ def column_summary(db, table: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def numeric_column(table, col: str) -> np.ndarray:
+    """One feature column as float64 (see :func:`numeric_frame`), without pandas' per-call costs
+    for the common dtypes (float64, bool, int, categorical)."""
+    s = table.df[col]
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy()
+        cats = s.cat.categories
+        values = cats.to_numpy(dtype=np.float64) if pd.api.types.is_numeric_dtype(cats.dtype) \
+            else np.arange(len(cats), dtype=np.float64)
+        return np.where(codes >= 0, values[np.clip(codes, 0, None)] if len(cats) else np.nan, np.nan)
+    if isinstance(dtype, np.dtype) and dtype.kind in "fbiu":  # float64 as it is; bool 0/1; integers
+        return s.to_numpy(dtype=np.float64)
+    kind = table.columns[col].kind
+    if kind == "time" or pd.api.types.is_datetime64_any_dtype(s):
+        return ((s - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0).to_numpy(dtype=np.float64)
+    if kind == "text" or pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(dtype):
+        codes = pd.Categorical(s).codes.astype(np.float64)
+        codes[codes < 0] = np.nan
+        return codes
+    if pd.api.types.is_bool_dtype(s):  # nullable "boolean"
+        return s.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.to_numeric(s, errors="coerce").astype(np.float64).to_numpy()
+
+
 def numeric_frame(table, cols: list[str] | None = None) -> pd.DataFrame:
     """Feature columns as floats for correlations and plots: integer-labelled categoricals as their
     labels, other categoricals and text as codes (NaN where missing), booleans as 0/1, time as days."""
     cols = table.feature_cols if cols is None else cols
-    out = {}
-    for col in cols:
-        s = table.df[col]
-        kind = table.columns[col].kind
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            codes = s.cat.codes.to_numpy()
-            cats = s.cat.categories
-            values = cats.to_numpy(dtype=np.float64) if pd.api.types.is_numeric_dtype(cats.dtype) \
-                else np.arange(len(cats), dtype=np.float64)
-            out[col] = np.where(codes >= 0, values[np.clip(codes, 0, None)] if len(cats) else np.nan, np.nan)
-        elif kind == "time" or pd.api.types.is_datetime64_any_dtype(s):
-            out[col] = (s - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0
-        elif kind in ("text",) or pd.api.types.is_string_dtype(s) or s.dtype == object:
-            codes = pd.Categorical(s).codes.astype(np.float64)
-            codes[codes < 0] = np.nan
-            out[col] = codes
-        elif pd.api.types.is_bool_dtype(s):
-            out[col] = s.astype("Float64").astype(np.float64)
-        else:
-            out[col] = pd.to_numeric(s, errors="coerce").astype(np.float64)
-    return pd.DataFrame(out, index=table.df.index)
+    return pd.DataFrame({col: numeric_column(table, col) for col in cols}, index=table.df.index)
 
 
 def correlation(table, cols: list[str] | None = None) -> pd.DataFrame:
@@ -285,9 +290,10 @@ _MIN_PAIRS = 3
 def _ordinal_frame(table) -> np.ndarray:
     """The table's numerical, categorical (codes) and boolean feature columns as float64 (n x k)."""
     cols = [c for c in table.feature_cols if table.columns[c].kind in _ORDINAL_KINDS]
-    if not cols:
-        return np.empty((len(table.df), 0), dtype=np.float64)
-    return numeric_frame(table, cols).to_numpy(dtype=np.float64, na_value=np.nan)
+    out = np.empty((len(table.df), len(cols)), dtype=np.float64)
+    for j, col in enumerate(cols):
+        out[:, j] = numeric_column(table, col)
+    return out
 
 
 def _ranks(x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -420,20 +426,24 @@ def top_share(counts: np.ndarray, share: float = 0.01) -> float:
     return float(top.sum() / total)
 
 
-def mean_abs_spearman(db, frames: dict[str, np.ndarray] | None = None) -> float:
+def mean_abs_spearman(db, frames: dict[str, np.ndarray] | None = None,
+                      ranks: dict[str, np.ndarray] | None = None) -> float:
     """Mean over tables of the mean |Spearman rho| over the pairs of the table's numerical,
     categorical (codes) and boolean feature columns (see :func:`spearman_matrix`).
 
     Undefined pairs (a constant column, fewer than 3 rows with both values) are left out; a table
-    without a defined pair is left out; NaN when no table has one.
+    without a defined pair is left out; NaN when no table has one. ``ranks`` caches each table's
+    column ranks (:func:`parent_child_dependence` reads the same).
     """
     frames = _frames(db) if frames is None else frames
+    ranks = {} if ranks is None else ranks
     means = []
     for name in db.tables:
         x = frames[name]
         if x.shape[1] < 2:
             continue
-        r = np.abs(spearman_matrix(x)[np.triu_indices(x.shape[1], k=1)])
+        rx = _cached_ranks(ranks, name, x)
+        r = np.abs(cross_correlation(rx, rx)[np.triu_indices(x.shape[1], k=1)])
         r = r[np.isfinite(r)]
         if r.size:
             means.append(r.mean())
@@ -465,7 +475,8 @@ def lag1_autocorrelation(db, frames: dict[str, np.ndarray] | None = None) -> flo
     return float(np.mean(values)) if values else float("nan")
 
 
-def parent_child_dependence(db, frames: dict[str, np.ndarray] | None = None) -> float:
+def parent_child_dependence(db, frames: dict[str, np.ndarray] | None = None,
+                            ranks: dict[str, np.ndarray] | None = None) -> float:
     """Strongest dependence of a child column on a parent column through a foreign key.
 
     For every FK, over the child rows with a (non-null) reference: |Spearman rho| between each
@@ -474,7 +485,7 @@ def parent_child_dependence(db, frames: dict[str, np.ndarray] | None = None) -> 
     all FKs and column pairs; NaN when no FK has a defined pair.
     """
     frames = _frames(db) if frames is None else frames
-    child_ranks: dict[str, np.ndarray] = {}  # a child table's ranks, when every row has a parent
+    ranks = {} if ranks is None else ranks  # a child table's ranks, used when every row has a parent
     best = float("nan")
     for key in fk_keys(db):
         link = db.trace.links[key]
@@ -488,9 +499,7 @@ def parent_child_dependence(db, frames: dict[str, np.ndarray] | None = None) -> 
         if ok.sum() < _MIN_PAIRS:
             continue
         if ok.all():
-            if link.child not in child_ranks:
-                child_ranks[link.child] = _ranks(child)
-            rc = child_ranks[link.child]
+            rc = _cached_ranks(ranks, link.child, child)
         else:
             rc = _ranks(child[ok])
         used = idx[ok]
@@ -499,6 +508,12 @@ def parent_child_dependence(db, frames: dict[str, np.ndarray] | None = None) -> 
         if np.isfinite(r).any():
             best = float(np.nanmax([best, np.nanmax(r)]))
     return best
+
+
+def _cached_ranks(ranks: dict[str, np.ndarray], name: str, x: np.ndarray) -> np.ndarray:
+    if name not in ranks:
+        ranks[name] = _ranks(x)
+    return ranks[name]
 
 
 def _frames(db) -> dict[str, np.ndarray]:
@@ -542,9 +557,10 @@ def database_figures(db, seconds: float | None = None) -> dict[str, float]:
     nan = float("nan")
     frames = _frames(db)
     with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only contend
-        spearman = mean_abs_spearman(db, frames)
+        ranks: dict[str, np.ndarray] = {}
+        spearman = mean_abs_spearman(db, frames, ranks)
         lag1 = lag1_autocorrelation(db, frames)
-        dependence = parent_child_dependence(db, frames)
+        dependence = parent_child_dependence(db, frames, ranks)
     return {
         "tables": float(len(db.tables)),
         "foreign keys": float(len(db.foreign_keys)),
