@@ -6,12 +6,16 @@ from pages import _shared as shared
 from plurel_core import key_views, plots, stats
 
 db = shared.current()
-v2 = key_views.is_v2(db)
-shared.page_header("Foreign keys", "Stage 2: every child row picks one parent row by its key's link model "
-                   "(uniform random, HSBM or a self-reference tree)" if v2 else
-                   "Stage 2: every child row picks one parent row from a hierarchical SBM")
-
 keys = stats.fk_keys(db)
+if key_views.is_v2(db):
+    about = "(uniform random, HSBM or a self-reference tree)"
+elif any(key_views.link_info(db, k) for k in keys):  # the paper + v2 mix
+    about = "(the paper's HSBM, or v2's uniform random or HSBM links)"
+else:
+    about = ""
+shared.page_header("Foreign keys", f"Stage 2: every child row picks one parent row by its key's link model {about}"
+                   if about else "Stage 2: every child row picks one parent row from a hierarchical SBM")
+
 if not keys:
     st.info("This database has no foreign keys (a single table).")
     st.stop()

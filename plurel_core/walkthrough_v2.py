@@ -221,9 +221,9 @@ def v2_schema_steps(db: Database) -> list[SchemaStep]:
                        f"{g.number_of_nodes()} (log-uniform in {_range_text(cfg.get('v2_schema.table_count'))}) "
                        f"and the layout's graph over t0 to t{g.number_of_nodes() - 1}, every edge oriented from "
                        f"the lower index to the higher, so generation 0 holds the tables without a parent: "
-                       f"{_names(new)}. An arrow parent → child gives the child a key column {{parent}}_id "
-                       f"(and a second one, {{parent}}_id2, with probability "
-                       f"{_fmt(cfg.get('v2_keys.fk_duplicate_prob'))}) whose values are rows of the parent.")
+                       f"{_names(new)}. An arrow parent → child gives the child a key column named after the parent "
+                       f"(t0 → t1 gives t1.t0_id; a second one, t1.t0_id2, with probability "
+                       f"{_fmt(cfg.get('v2_keys.fk_duplicate_prob'))}), whose values are rows of the parent.")
         else:
             cols = [f"{c}.{col} → {p}" for c in new for col, p in db.tables[c].fkey_col_to_pkey_table.items()
                     if p != c]
