@@ -182,3 +182,14 @@ def check_invariants(db: pc.Database, cfg: pc.Config | None = None) -> None:
     # Links trace covers exactly the FKs
     assert set(tr.links) == {f"{c}.{col}" for c, col, _ in db.foreign_keys}
     assert db.num_rows == sum(len(t.df) for t in db.tables.values())
+
+
+def assert_same_tables(a: pc.Database, b: pc.Database) -> None:
+    """Same table names, columns, dtypes and bytes."""
+    assert list(a.tables) == list(b.tables)
+    for name, t in a.tables.items():
+        other = b.tables[name].df
+        pd.testing.assert_frame_equal(t.df, other, check_exact=True)
+        assert list(t.df.dtypes) == list(other.dtypes)
+        assert np.array_equal(pd.util.hash_pandas_object(t.df).to_numpy(),
+                              pd.util.hash_pandas_object(other).to_numpy()), name

@@ -7,8 +7,8 @@ import re
 
 import networkx as nx
 import numpy as np
-import pandas as pd
 import pytest
+from core_helpers import assert_same_tables
 from streamlit.testing.v1 import AppTest
 
 import plurel_core as pc
@@ -25,17 +25,6 @@ V2 = pc.Config.preset("v2")
 PAGE = "pages/how_its_made.py"
 # knobs that force the rarer branches: self-trees, random links, aggregates, nulls, missing cells
 FORCED = wt2.V2Knobs(self_tree=1.0, random_link=0.5, aggregate=1.0, nullable=1.0, missing=1.0)
-
-
-def assert_same_tables(a: pc.Database, b: pc.Database) -> None:
-    """Same table names, columns, dtypes and bytes."""
-    assert list(a.tables) == list(b.tables)
-    for name, t in a.tables.items():
-        other = b.tables[name].df
-        pd.testing.assert_frame_equal(t.df, other, check_exact=True)
-        assert list(t.df.dtypes) == list(other.dtypes)
-        assert np.array_equal(pd.util.hash_pandas_object(t.df).to_numpy(),
-                              pd.util.hash_pandas_object(other).to_numpy()), name
 
 
 def fk_index(db: pc.Database, key: str) -> np.ndarray:

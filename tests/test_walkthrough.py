@@ -8,8 +8,8 @@ import re
 
 import networkx as nx
 import numpy as np
-import pandas as pd
 import pytest
+from core_helpers import assert_same_tables
 from streamlit.testing.v1 import AppTest
 
 import plurel_core as pc
@@ -31,17 +31,6 @@ def paper_design(cfg: pc.Config) -> pc.Config:
 
 def walk_config(name: str) -> pc.Config:
     return paper_design(pc.Config.preset(name))
-
-
-def assert_same_tables(a: pc.Database, b: pc.Database) -> None:
-    """Same table names, columns, dtypes and bytes."""
-    assert list(a.tables) == list(b.tables)
-    for name, t in a.tables.items():
-        other = b.tables[name].df
-        pd.testing.assert_frame_equal(t.df, other, check_exact=True)
-        assert list(t.df.dtypes) == list(other.dtypes)
-        assert np.array_equal(pd.util.hash_pandas_object(t.df).to_numpy(),
-                              pd.util.hash_pandas_object(other).to_numpy()), name
 
 
 # --- keep_node_values ----------------------------------------------------------------------------
