@@ -355,17 +355,23 @@ def transform_figure(step: PostStep) -> go.Figure:
     return _style(fig, "Numerical columns before and after their transform", 380)
 
 
-def missing_figure(step: PostStep) -> go.Figure:
-    if not step.missing:
-        return _empty(f"{step.table}: missing cells", "no numerical column: no cell is set to missing")
+def _missing_heatmap(step: PostStep, x_title: str) -> tuple[go.Figure, int]:
+    """Rows x columns of a post-processing step, missing cells in red; and their count."""
     cols = list(step.missing)
     z = np.stack([step.missing[c] for c in cols], axis=1).astype(np.int64)
     fig = go.Figure(go.Heatmap(z=z, x=cols, y=np.arange(len(z)), colorscale=[[0, "#e9ecef"], [1, ACCENT_COLOR]],
                                zmin=0, zmax=1, showscale=False, xgap=2, ygap=1,
                                hovertemplate="row %{y}, %{x}: %{z}<extra>1 = missing</extra>"))
     fig.update_yaxes(autorange="reversed", title_text="row")
-    fig.update_xaxes(title_text="numerical column")
-    return _style(fig, f"{step.table}: missing cells (red), {int(z.sum())} in all", 420)
+    fig.update_xaxes(title_text=x_title)
+    return fig, int(z.sum())
+
+
+def missing_figure(step: PostStep) -> go.Figure:
+    if not step.missing:
+        return _empty(f"{step.table}: missing cells", "no numerical column: no cell is set to missing")
+    fig, missing = _missing_heatmap(step, "numerical column")
+    return _style(fig, f"{step.table}: missing cells (red), {missing} in all", 420)
 
 
 def binarize_figure(step: PostStep) -> go.Figure:
@@ -552,20 +558,14 @@ def v2_missing_figure(step: PostStep) -> go.Figure:
     """Missing cells of a table's columns (red), with the rows an indicator fires on outlined."""
     if not step.missing:
         return _empty(f"{step.table}: missing cells", "this table has no feature column")
-    cols = list(step.missing)
-    z = np.stack([step.missing[c] for c in cols], axis=1).astype(np.int64)
-    fig = go.Figure(go.Heatmap(z=z, x=cols, y=np.arange(len(z)), colorscale=[[0, "#e9ecef"], [1, ACCENT_COLOR]],
-                               zmin=0, zmax=1, showscale=False, xgap=2, ygap=1,
-                               hovertemplate="row %{y}, %{x}: %{z}<extra>1 = missing</extra>"))
+    fig, missing = _missing_heatmap(step, "column")
     for c, fired in step.indicators.items():
         rows = np.flatnonzero(fired)
         fig.add_trace(go.Scatter(x=[c] * len(rows), y=rows, mode="markers", name=f"indicator of {c} fires",
                                  showlegend=True,
                                  marker=dict(symbol="circle-open", size=10, color="#212529", line=dict(width=1.5))))
-    fig.update_yaxes(autorange="reversed", title_text="row")
-    fig.update_xaxes(title_text="column")
     fig.update_layout(legend=dict(orientation="h", y=-0.18))
-    return _style(fig, f"{step.table}: missing cells (red), {int(z.sum())} in all", 420)
+    return _style(fig, f"{step.table}: missing cells (red), {missing} in all", 420)
 
 
 def time_figure(step: TimeStep) -> go.Figure:

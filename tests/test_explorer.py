@@ -14,6 +14,7 @@ import plurel_core as pc
 from pages import _pool
 from plurel_core import stats
 from tests.conftest import ROOT
+from tests.test_app import make_app, no_exception
 
 APP = str(ROOT / "app.py")
 DEMO = pc.Config.preset("demo")
@@ -30,17 +31,6 @@ def pool():
     _pool.shutdown_pool()
     alive = [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert not alive, f"worker processes left running: {alive}"
-
-
-def make_app(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for k, v in params.items():
-        at.query_params[k] = str(v)
-    return at
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def wait_jobs(at: AppTest, pool: _pool.FigurePool, *keys: str, timeout: float = 240.0) -> list[_pool.Snapshot]:

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 import plurel_core as pc
 from plurel_core import key_views as kv
 from plurel_core import plots, stats
-from tests.conftest import ROOT
+from tests.test_app import make_app, metric, no_exception
 
 SEED = 10  # v2 seed with self trees, duplicate keys, nullable keys, aggregates, random and HSBM links
 
@@ -270,21 +270,11 @@ def test_paper_graph_has_no_v2_marks(paper_db):
 
 # --- the pages ---------------------------------------------------------------------------------------
 def _app(preset: str, seed: int) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    at.query_params["preset"] = preset
-    at.query_params["seed"] = str(seed)
-    return at.run()
-
-
-def _metric(at: AppTest, label: str) -> str:
-    for m in at.metric:
-        if m.label == label:
-            return m.value
-    raise AssertionError(f"no metric {label!r}; have {[m.label for m in at.metric]}")
+    return make_app(preset=preset, seed=seed).run()
 
 
 def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    no_exception(at)
     assert not at.error, [e.value for e in at.error]
 
 
@@ -295,10 +285,10 @@ def test_schema_page_shows_the_v2_structure(v2_db):
     _ok(at)
     db = at.session_state["plurel_db"]
     n = kv.structure_counts(db)
-    assert _metric(at, "Self references") == str(n["self references"]) == str(len(kv.self_keys(v2_db)))
-    assert _metric(at, "Duplicate keys") == str(n["duplicate keys"])
-    assert _metric(at, "Aggregated keys") == str(n["aggregated keys"])
-    assert _metric(at, "Tables receiving aggregates") == str(len(kv.aggregates_into(v2_db)))
+    assert metric(at, "Self references") == str(n["self references"]) == str(len(kv.self_keys(v2_db)))
+    assert metric(at, "Duplicate keys") == str(n["duplicate keys"])
+    assert metric(at, "Aggregated keys") == str(n["aggregated keys"])
+    assert metric(at, "Tables receiving aggregates") == str(len(kv.aggregates_into(v2_db)))
     assert any(s.value == "Crossings per foreign key" for s in at.subheader)
     frames = [d.value for d in at.dataframe]
     assert any(kv.CROSSING_LABELS["aggregate"] in f.columns for f in frames)
@@ -314,9 +304,9 @@ def test_foreign_keys_page_shows_model_null_share_and_tree_depth(v2_db):
     at.selectbox(key="fk_choice").set_value(tree).run()
     _ok(at)
     t = kv.tree_summary(v2_db, tree)
-    assert _metric(at, "Link model") == "tree"
-    assert _metric(at, "Tree depth") == str(t["depth"]) and _metric(at, "Roots") == f"{t['roots']:,}"
-    assert _metric(at, "Null share") == f"{kv.null_summary(v2_db, tree)['null_share']:.1%}"
+    assert metric(at, "Link model") == "tree"
+    assert metric(at, "Tree depth") == str(t["depth"]) and metric(at, "Roots") == f"{t['roots']:,}"
+    assert metric(at, "Null share") == f"{kv.null_summary(v2_db, tree)['null_share']:.1%}"
     assert any("tree depth" in m.value for m in at.markdown)
     assert not any(s.value == "Sampled HSBM" for s in at.subheader)
 
@@ -325,15 +315,15 @@ def test_foreign_keys_page_shows_model_null_share_and_tree_depth(v2_db):
     at.selectbox(key="fk_choice").set_value(nullable).run()
     _ok(at)
     info = kv.link_info(v2_db, nullable)
-    assert _metric(at, "Link model") == "hsbm" and _metric(at, "Nullable") == "yes"
-    assert _metric(at, "Null share") == f"{info['null_share']:.1%}"
-    assert _metric(at, "Inactive parents") == f"{len(info['inactive_parents']):,}"
+    assert metric(at, "Link model") == "hsbm" and metric(at, "Nullable") == "yes"
+    assert metric(at, "Null share") == f"{info['null_share']:.1%}"
+    assert metric(at, "Inactive parents") == f"{len(info['inactive_parents']):,}"
     assert any(f"**{info['levels']} levels**" in m.value for m in at.markdown)
 
     random = next(k for k in stats.fk_keys(v2_db) if kv.link_info(v2_db, k)["model"] == "random")
     at.selectbox(key="fk_choice").set_value(random).run()
     _ok(at)
-    assert _metric(at, "Link model") == "random"
+    assert metric(at, "Link model") == "random"
     assert any("no block structure" in i.value for i in at.info)
     table = next(d.value for d in at.dataframe if "model" in d.value.columns)
     assert list(table["model"]) == [kv.link_info(v2_db, k)["model"] for k in stats.fk_keys(v2_db)]

@@ -19,7 +19,7 @@ from plurel_core.v2.calendar import CALENDARS
 from plurel_core.v2.columns import Binning
 from plurel_core.v2.links import cluster_digits
 from plurel_core.v2.timestamps import split_timestamps
-from tests.conftest import ROOT
+from tests.test_app import make_app, no_exception
 
 V2 = pc.Config.preset("v2")
 PAGE = "pages/how_its_made.py"
@@ -364,17 +364,6 @@ def test_every_v2_step_has_its_figures():
 
 
 # --- the page ------------------------------------------------------------------------------------
-def make_app(**params) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    for k, v in params.items():
-        at.query_params[k] = str(v)
-    return at
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
 def check_step(at: AppTest, steps: list, i: int) -> None:
     no_exception(at)
     step = steps[i - 1]

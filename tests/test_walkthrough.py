@@ -17,7 +17,7 @@ from plurel_core import stats, walk_plots
 from plurel_core import walkthrough as wt
 from plurel_core.links import block_clusters
 from plurel_core.postprocess import apply_transform
-from tests.conftest import ROOT
+from tests.test_app import make_app, no_exception
 
 PRESETS = pc.Config.preset_names()
 PAPER_PRESETS = [name for name in PRESETS if pc.Config.preset(name).design == "paper"]  # the page walks v2 apart
@@ -336,17 +336,6 @@ def test_schema_steps_follow_topological_generations():
 
 
 # --- the page ------------------------------------------------------------------------------------
-def make_app(**params) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    for k, v in params.items():
-        at.query_params[k] = str(v)
-    return at
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
 def page_steps(at: AppTest) -> list[wt.Step]:
     """The steps the page shows, from its toy database and selections."""
     ss = at.session_state
