@@ -9,9 +9,10 @@ import functools
 from typing import Any
 
 import networkx as nx
+import numba
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from plurel_core.schema import FEATURE_KINDS
 
@@ -304,28 +305,44 @@ def _ranks(x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     ``_ranks(x, w)[idx]`` equals ``_ranks(x[idx])`` for ``w = bincount(idx)`` (parents ranked
     once, not once per child).
     """
-    xt = np.where(np.isfinite(x), x, np.nan).T  # k x n: sort along contiguous rows
+    xt = np.ascontiguousarray(np.where(np.isfinite(x), x, np.nan).T)  # k x n: each column's values contiguous
     k, n = xt.shape
     if n == 0:
         return np.empty((0, k))
-    # NaN last; the order within a run of equal values does not matter (they share one average
-    # rank, and integer weights sum exactly in any order), so the faster unstable sort serves
-    order = np.argsort(xt, axis=1)
-    xs = np.take_along_axis(xt, order, axis=1)
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    ws = np.where(np.isnan(xs), 0.0, w[order])
-    cum = np.cumsum(ws, axis=1)
-    new = np.ones((k, n), dtype=bool)  # a new run of equal values starts here
-    new[:, 1:] = xs[:, 1:] != xs[:, :-1]
-    last = np.ones((k, n), dtype=bool)
-    last[:, :-1] = new[:, 1:]
-    # cum is non-decreasing: forward / backward fills are running max / min
-    before = np.maximum.accumulate(np.where(new, cum - ws, 0.0), axis=1)
-    upto = np.minimum.accumulate(np.where(last, cum, np.inf)[:, ::-1], axis=1)[:, ::-1]
+    # NaN last; the order within a run of equal values does not matter (they share one average
+    # rank, and integer weights sum exactly in any order), so numpy's faster unstable sort serves
+    order = np.argsort(xt, axis=1)
     out = np.empty((k, n))
-    np.put_along_axis(out, order, before + (upto - before + 1.0) / 2.0, axis=1)
-    out[np.isnan(xt)] = np.nan
+    _average_ranks(xt, order, w, out)
     return out.T
+
+
+@numba.njit(cache=True, nogil=True)
+def _average_ranks(xt, orders, w, out):
+    """out[j] = the average ranks of row j of xt (NaN: NaN) in the order orders[j], row i counting
+    w[i] times: one pass per column (the ranks are sums of integer weights, exact in float64)."""
+    k, n = xt.shape
+    for j in range(k):
+        x, order = xt[j], orders[j]
+        i = 0
+        before = 0.0  # weight of the values below the current run
+        while i < n:
+            v = x[order[i]]
+            if v != v:
+                for e in range(i, n):
+                    out[j, order[e]] = np.nan
+                break
+            upto = before
+            e = i
+            while e < n and x[order[e]] == v:
+                upto += w[order[e]]
+                e += 1
+            rank = before + (upto - before + 1.0) / 2.0
+            for m in range(i, e):
+                out[j, order[m]] = rank
+            before = upto
+            i = e
 
 
 def _centered(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -357,11 +374,14 @@ def cross_correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     mx, x0, cx = _centered(x)
-    my, y0, cy = _centered(y)
+    my, y0, cy = _centered(y) if y is not x else (mx, x0, cx)
+    const = cx[:, None] | cy[None, :]
+    if mx.all() and my.all():  # every pair uses every row: the sums per column serve all pairs
+        n = np.full(const.shape, float(x.shape[0]))
+        return _finish_corr(n, x0.sum(axis=0)[:, None], y0.sum(axis=0)[None, :], (x0 * x0).sum(axis=0)[:, None],
+                            (y0 * y0).sum(axis=0)[None, :], x0.T @ y0, const)
     fx, fy = mx.astype(np.float64), my.astype(np.float64)
-    n = fx.T @ fy
-    return _finish_corr(n, x0.T @ fy, fx.T @ y0, (x0 * x0).T @ fy, fx.T @ (y0 * y0), x0.T @ y0,
-                        cx[:, None] | cy[None, :])
+    return _finish_corr(fx.T @ fy, x0.T @ fy, fx.T @ y0, (x0 * x0).T @ fy, fx.T @ (y0 * y0), x0.T @ y0, const)
 
 
 def paired_correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -467,7 +487,10 @@ def lag1_autocorrelation(db, frames: dict[str, np.ndarray] | None = None) -> flo
         x = frames[name]
         if x.shape[1] == 0:
             continue
-        stamp = pd.to_datetime(t.df[t.time_col], errors="coerce").to_numpy(dtype="datetime64[ns]")
+        times = t.df[t.time_col]
+        if not (isinstance(times.dtype, np.dtype) and times.dtype.kind == "M"):
+            times = pd.to_datetime(times, errors="coerce")
+        stamp = times.to_numpy(dtype="datetime64[ns]")
         key = np.where(np.isnat(stamp), np.iinfo(np.int64).max, stamp.view(np.int64))
         x = x[np.argsort(key, kind="stable")]
         r = paired_correlation(x[:-1], x[1:])
@@ -520,6 +543,22 @@ def _frames(db) -> dict[str, np.ndarray]:
     return {name: _ordinal_frame(t) for name, t in db.tables.items()}
 
 
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    """The process's thread pools, found once (a scan of the loaded libraries costs milliseconds)."""
+    return ThreadpoolController()
+
+
+def _missing_count(s: pd.Series) -> int:
+    """Missing cells of a column: NaN of a float column without pandas' per-call costs."""
+    dtype = s.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return int(np.isnan(s.to_numpy()).sum())
+    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+        return 0
+    return int(s.isna().sum())
+
+
 def _seconds(db) -> float:
     total = float(dict(db.trace.timings).get("total", 0.0) or 0.0)
     return total if total > 0 else float("nan")
@@ -550,13 +589,13 @@ def database_figures(db, seconds: float | None = None) -> dict[str, float]:
             n_cat += t.columns[col].kind in ("categorical", "text", "boolean")
             s = t.df[col]
             cells += len(s)
-            missing += int(s.isna().sum())
+            missing += _missing_count(s)
     degrees = [fk_degrees(db, k) for k in fk_keys(db)]
     tops = [top_share(d) for d in degrees]
     tops = [v for v in tops if np.isfinite(v)]
     nan = float("nan")
     frames = _frames(db)
-    with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only contend
+    with _blas_controller().limit(limits=1, user_api="blas"):  # small products: threads only contend
         ranks: dict[str, np.ndarray] = {}
         spearman = mean_abs_spearman(db, frames, ranks)
         lag1 = lag1_autocorrelation(db, frames)
