@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 # The numba kernels, compiled into their disk cache once per change of their source, so that no
 # first database waits ~15 s for the compiler.
-$(KERNELS): plurel_core/samplers.py plurel_core/scm/kernels.py plurel_core/scm/activations.py $(STAMP)
+$(KERNELS): plurel_core/samplers.py plurel_core/scm/kernels.py plurel_core/scm/activations.py plurel_core/stats.py $(STAMP)
 	$(BIN)/python -c "from plurel_core import samplers, stats; from plurel_core.scm import kernels; samplers.warm_up(); kernels.warm_up(); stats.warm_up()"
 	touch $(KERNELS)
 
