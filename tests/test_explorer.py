@@ -244,3 +244,31 @@ def test_explorer_adds_learnability_figures_when_asked(pool):
     assert frame.loc[2, list(want)].to_dict() == pytest.approx(want, nan_ok=True)
     assert frame["learnability gain"].notna().any()
     assert "learnability gain" in at.selectbox(key="exp_x").options
+
+
+def test_tail_snapshot_and_waiting_for_a_job_to_finish():
+    """A job's last seeds are its tail (nothing queued, still running), and wait_finished returns
+    as soon as it is done (the progress fragment waits on it instead of the next poll)."""
+    p = _pool.FigurePool(max_workers=1)  # window of 2 tasks
+    try:
+        job = p.submit(DEMO, list(range(4000, 4006)), BUDGET)
+        snap = p.snapshot(job)
+        assert snap.queued == 4 and not snap.in_tail  # 2 in the executor, 4 waiting
+        t0 = time.monotonic()
+        assert p.wait_finished([job], 0.2) is False  # six demo databases take longer than 0.2 s
+        assert 0.15 < time.monotonic() - t0 < 5.0
+        deadline = time.monotonic() + 120
+        while p.snapshot(job).queued and time.monotonic() < deadline:
+            time.sleep(0.02)
+        tail = p.snapshot(job)
+        assert tail.queued == 0 and (tail.in_tail or tail.finished)
+        assert p.wait_finished([job, None, "no such job"], 120) is True
+        done = p.snapshot(job)
+        assert done.finished and not done.in_tail and [r["seed"] for r in done.rows] == list(range(4000, 4006))
+        t0 = time.monotonic()
+        assert p.wait_finished([job], 30) is True and time.monotonic() - t0 < 0.5  # already done: no wait
+    finally:
+        pids = p.worker_pids()
+        p.shutdown()
+    assert not [pid for pid in pids if psutil.pid_exists(pid)
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
