@@ -305,17 +305,48 @@ def _ranks(x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     ``_ranks(x, w)[idx]`` equals ``_ranks(x[idx])`` for ``w = bincount(idx)`` (parents ranked
     once, not once per child).
     """
-    xt = np.ascontiguousarray(np.where(np.isfinite(x), x, np.nan).T)  # k x n: each column's values contiguous
+    return _ranks_of(*_sorted_columns(x), weights)
+
+
+def _sorted_columns(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The columns of ``x`` as rows (k x n, non-finite values NaN) and each row's sort order.
+
+    NaN sorts last; the order within a run of equal values does not matter (they share one
+    average rank, and integer weights sum exactly in any order), so numpy's faster unstable sort
+    serves.
+    """
+    xt = np.ascontiguousarray(np.where(np.isfinite(x), x, np.nan).T)
+    return xt, np.argsort(xt, axis=1)
+
+
+def _ranks_of(xt: np.ndarray, order: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     k, n = xt.shape
     if n == 0:
         return np.empty((0, k))
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    # NaN last; the order within a run of equal values does not matter (they share one average
-    # rank, and integer weights sum exactly in any order), so numpy's faster unstable sort serves
-    order = np.argsort(xt, axis=1)
     out = np.empty((k, n))
     _average_ranks(xt, order, w, out)
     return out.T
+
+
+class _TableRanks:
+    """Each table's sorted columns and plain ranks, computed once for a database's figures (the
+    Spearman figures rank a table's columns, the parent->child figure ranks a parent again with
+    its children's counts as weights: the same sort order)."""
+
+    def __init__(self, frames: dict[str, np.ndarray]) -> None:
+        self.frames = frames
+        self._sorted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._plain: dict[str, np.ndarray] = {}
+
+    def ranks(self, name: str, weights: np.ndarray | None = None) -> np.ndarray:
+        if name not in self._sorted:
+            self._sorted[name] = _sorted_columns(self.frames[name])
+        if weights is not None:
+            return _ranks_of(*self._sorted[name], weights)
+        if name not in self._plain:
+            self._plain[name] = _ranks_of(*self._sorted[name], None)
+        return self._plain[name]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -446,23 +477,22 @@ def top_share(counts: np.ndarray, share: float = 0.01) -> float:
     return float(top.sum() / total)
 
 
-def mean_abs_spearman(db, frames: dict[str, np.ndarray] | None = None,
-                      ranks: dict[str, np.ndarray] | None = None) -> float:
+def mean_abs_spearman(db, frames: dict[str, np.ndarray] | None = None, ranks: _TableRanks | None = None) -> float:
     """Mean over tables of the mean |Spearman rho| over the pairs of the table's numerical,
     categorical (codes) and boolean feature columns (see :func:`spearman_matrix`).
 
     Undefined pairs (a constant column, fewer than 3 rows with both values) are left out; a table
-    without a defined pair is left out; NaN when no table has one. ``ranks`` caches each table's
+    without a defined pair is left out; NaN when no table has one. ``ranks`` keeps each table's
     column ranks (:func:`parent_child_dependence` reads the same).
     """
     frames = _frames(db) if frames is None else frames
-    ranks = {} if ranks is None else ranks
+    ranks = _TableRanks(frames) if ranks is None else ranks
     means = []
     for name in db.tables:
         x = frames[name]
         if x.shape[1] < 2:
             continue
-        rx = _cached_ranks(ranks, name, x)
+        rx = ranks.ranks(name)
         r = np.abs(cross_correlation(rx, rx)[np.triu_indices(x.shape[1], k=1)])
         r = r[np.isfinite(r)]
         if r.size:
@@ -499,7 +529,7 @@ def lag1_autocorrelation(db, frames: dict[str, np.ndarray] | None = None) -> flo
 
 
 def parent_child_dependence(db, frames: dict[str, np.ndarray] | None = None,
-                            ranks: dict[str, np.ndarray] | None = None) -> float:
+                            ranks: _TableRanks | None = None) -> float:
     """Strongest dependence of a child column on a parent column through a foreign key.
 
     For every FK, over the child rows with a (non-null) reference: |Spearman rho| between each
@@ -508,7 +538,7 @@ def parent_child_dependence(db, frames: dict[str, np.ndarray] | None = None,
     all FKs and column pairs; NaN when no FK has a defined pair.
     """
     frames = _frames(db) if frames is None else frames
-    ranks = {} if ranks is None else ranks  # a child table's ranks, used when every row has a parent
+    ranks = _TableRanks(frames) if ranks is None else ranks
     best = float("nan")
     for key in fk_keys(db):
         link = db.trace.links[key]
@@ -521,22 +551,13 @@ def parent_child_dependence(db, frames: dict[str, np.ndarray] | None = None,
         ok = (idx >= 0) & (idx < parent.shape[0])
         if ok.sum() < _MIN_PAIRS:
             continue
-        if ok.all():
-            rc = _cached_ranks(ranks, link.child, child)
-        else:
-            rc = _ranks(child[ok])
+        rc = ranks.ranks(link.child) if ok.all() else _ranks(child[ok])
         used = idx[ok]
-        rp = _ranks(parent, np.bincount(used, minlength=parent.shape[0]))[used]
+        rp = ranks.ranks(link.parent, np.bincount(used, minlength=parent.shape[0]))[used]
         r = np.abs(cross_correlation(rp, rc))
         if np.isfinite(r).any():
             best = float(np.nanmax([best, np.nanmax(r)]))
     return best
-
-
-def _cached_ranks(ranks: dict[str, np.ndarray], name: str, x: np.ndarray) -> np.ndarray:
-    if name not in ranks:
-        ranks[name] = _ranks(x)
-    return ranks[name]
 
 
 def _frames(db) -> dict[str, np.ndarray]:
@@ -596,7 +617,7 @@ def database_figures(db, seconds: float | None = None) -> dict[str, float]:
     nan = float("nan")
     frames = _frames(db)
     with _blas_controller().limit(limits=1, user_api="blas"):  # small products: threads only contend
-        ranks: dict[str, np.ndarray] = {}
+        ranks = _TableRanks(frames)
         spearman = mean_abs_spearman(db, frames, ranks)
         lag1 = lag1_autocorrelation(db, frames)
         dependence = parent_child_dependence(db, frames, ranks)
