@@ -754,8 +754,14 @@ def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+NOT_IN_CONFIG = "(not in this config)"
+
+
 def config_value_text(value: Any) -> str:
-    """A config value as short text: ranges as ``lo..hi``, lists comma-separated."""
+    """A config value as short text: ranges as ``lo..hi``, lists comma-separated; a field one of
+    two configs lacks (a paper config has no ``v2_*`` sections) as "(not in this config)"."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return NOT_IN_CONFIG
     if isinstance(value, dict) and set(value) == {"lo", "hi"}:
         return f"{value['lo']}..{value['hi']}"
     if isinstance(value, (list, tuple)):

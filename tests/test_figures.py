@@ -386,6 +386,10 @@ def test_config_diff_lists_only_the_fields_that_differ():
     assert stats.config_value_text(diff.loc["scm.activations", "B"]) == "relu, tanh"
     paper = stats.config_diff(pc.Config.preset("paper"), DEMO)
     assert "name" in set(paper["path"]) and len(paper) > 1
+    v2 = stats.config_diff(pc.Config.preset("paper"), pc.Config.preset("v2"))
+    absent = v2[v2["path"].str.startswith("v2_")]
+    assert len(absent) and {stats.config_value_text(v) for v in absent["A"]} == {stats.NOT_IN_CONFIG}
+    assert stats.NOT_IN_CONFIG not in {stats.config_value_text(v) for v in absent["B"]}
     flat_a, flat_b = pc.Config.preset("paper").to_dict(), DEMO.to_dict()
     for path in paper["path"]:
         if "." in path:
