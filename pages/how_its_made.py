@@ -109,10 +109,10 @@ else:
 count = len(steps)
 if not 1 <= int(ss.get(STEP, 1)) <= count:
     ss[STEP] = min(max(int(ss.get(STEP, 1)), 1), count)
-b1, s, b2 = st.columns([1, 8, 1], vertical_alignment="bottom")
-b1.button("◀ Previous", key="hm_prev", on_click=move, args=(-1, count), width="stretch")
+b1, s, b2 = st.columns([1.3, 7.4, 1.3], vertical_alignment="bottom")
+b1.button("◀ Back", key="hm_prev", help="The previous step", on_click=move, args=(-1, count), width="stretch")
 s.slider("Step", 1, count, key=STEP)
-b2.button("Next ▶", key="hm_next", on_click=move, args=(1, count), width="stretch")
+b2.button("Next ▶", key="hm_next", help="The next step", on_click=move, args=(1, count), width="stretch")
 
 step = steps[ss[STEP] - 1]
 st.subheader(f"{ss[STEP]}/{count} · {step.title}")
