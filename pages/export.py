@@ -19,13 +19,16 @@ except ImportError as err:
 FORMATS = tuple(_export.ALL_FORMATS)
 DEFAULT = FORMATS
 LABELS = {"csv": "CSV (one file per table)", "parquet": "Parquet (relbench layout + manifest.yaml)",
-          "sqlite": "SQLite database (PRIMARY / FOREIGN KEY constraints)", "sql": "schema.sql (SQLite and DuckDB)"}
+          "sqlite": "SQLite database (with key constraints)", "sql": "schema.sql (SQLite and DuckDB)"}
+HELP = {"sqlite": "database.sqlite: each table with its PRIMARY KEY and FOREIGN KEY constraints (PRAGMA "
+                  "foreign_key_check finds no violation)"}
 
 st.markdown(f"**{db.name}** · {len(db.tables)} tables · {db.num_rows:,} rows · {db.num_cells:,} cells. "
             "`config.json` (config and seed) is always included.")
-cols = st.columns(min(4, len(FORMATS)) or 1)
+cols = st.columns(min(2, len(FORMATS)) or 1)  # two per row: the labels fit uncut
 chosen = [f for i, f in enumerate(FORMATS)
-          if cols[i % len(cols)].checkbox(LABELS.get(f, f), value=f in DEFAULT, key=f"exp_{f}")]
+          if cols[i % len(cols)].checkbox(LABELS.get(f, f), value=f in DEFAULT, key=f"exp_{f}",
+                                          help=HELP.get(f))]
 
 build_key = (shared.current_id(), tuple(chosen))
 if st.button("Build ZIP", type="primary", disabled=not chosen, key="exp_build"):
