@@ -320,20 +320,18 @@ def column_figure(db, table: str, col: str) -> go.Figure:
     s = t.df[col]
     miss = stats.missing_share(s)
     kind = meta.kind
-    parts = [f"{stats.feature_kind(t, col)} ({s.dtype})"]
-    if meta.transform:
-        parts.append(f"transform {meta.transform}")
-    if meta.binarized:
-        parts.append("binarized")
-    parts.append(f"{miss:.1%} missing")
-    title = f"{col}<br><sup style='color:#868e96'>{' · '.join(parts)}</sup>"
+    how = ([f"transform {meta.transform}"] if meta.transform else []) + (["binarized"] if meta.binarized else [])
+    lines = [f"{stats.feature_kind(t, col)} ({s.dtype}) · {miss:.1%} missing"] + ([" · ".join(how)] if how else [])
+    # one short line each: a third of the page's width holds about 45 characters of subtitle
+    title = col + "".join(f"<br><sup style='color:#868e96'>{line}</sup>" for line in lines)
     if kind in ("categorical", "text", "boolean") or (s.dtype == object):
         labels, counts = category_counts(s)
         fig = go.Figure(go.Bar(x=labels, y=counts, marker_color=CATEGORICAL_COLOR))
         fig.update_xaxes(type="category")
-        return _style(fig, title, "value", "rows", height=320).update_layout(margin=dict(t=75))
+        return _style(fig, title, "value", "rows", height=320).update_layout(margin=dict(t=60 + 15 * len(lines)))
     fig = go.Figure(go.Histogram(x=s.dropna(), nbinsx=40, marker_color=NUMERICAL_COLOR))
-    return _style(fig, title, "value" if kind != "time" else "time", "rows", height=320).update_layout(margin=dict(t=75))
+    return _style(fig, title, "value" if kind != "time" else "time", "rows",
+                  height=320).update_layout(margin=dict(t=60 + 15 * len(lines)))
 
 
 def category_counts(s: pd.Series, limit: int = 30) -> tuple[list[str], np.ndarray]:

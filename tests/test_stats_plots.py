@@ -298,6 +298,9 @@ def test_column_and_join_figures_draw_booleans_and_categoricals():
             for col in t.feature_cols:
                 fig = plots.column_figure(d, name, col)
                 assert isinstance(fig.data[0], go.Bar if t.columns[col].kind == "categorical" else go.Histogram)
+                lines = re.findall(r"<sup[^>]*>(.*?)</sup>", fig.layout.title.text)  # short enough for a third of the page
+                assert lines and all(len(line) <= 48 for line in lines), lines
+                assert str(t.df[col].dtype) in lines[0] and "missing" in lines[0]
                 if t.df[col].dtype == np.bool_:
                     assert list(fig.data[0].x) == ["false", "true"]
             for fk, parent in t.fkey_col_to_pkey_table.items():
