@@ -16,7 +16,7 @@ shared.page_header("Prior explorer", "What the priors induce: figures of many da
 src = _pool.sidebar_source()
 cfg, seed0, ddl, dialect, budget = src.config, src.seed, src.ddl, src.dialect, src.budget
 
-c1, c2, c3, c4 = st.columns([3, 1.4, 1, 1], vertical_alignment="bottom")
+c1, c2, c3, c4 = st.columns([2.6, 1.8, 1, 1], vertical_alignment="bottom")
 k = c1.slider("Seeds K", 10, 500, 100, step=10, key="exp_k",
               help=f"Databases s..s+K-1 from the sidebar's seed s ({seed0}); each seed is computed once per "
                    "config and kept, so a larger K only computes the new seeds.")

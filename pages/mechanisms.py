@@ -16,12 +16,14 @@ if not tables:
 table = st.selectbox("Table", tables, key="scm_table")
 tr = db.trace.scm[table]
 g = tr.graph
-c = st.columns([1, 1, 1, 2, 2])
+c = st.columns([1, 1, 1.2, 1.6, 1.2])
 c[0].metric("SCM nodes", g.number_of_nodes())
 c[1].metric("Edges", g.number_of_edges())
-c[2].metric("Column nodes", sum(d.get("role") == "column" for _, d in g.nodes(data=True)))
-c[3].metric("Layout", tr.layout)
-c[4].metric("Mode", tr.mode)
+c[2].metric("Columns", sum(d.get("role") == "column" for _, d in g.nodes(data=True)),
+            help="SCM nodes that are columns of the table")
+for col, label, value in ((c[3], "Layout", tr.layout), (c[4], "Mode", tr.mode)):  # names: text that wraps
+    col.caption(label)
+    col.markdown(f"**{value}**")
 st.plotly_chart(plots.scm_graph_figure(db, table), theme=None, width="stretch")
 v2 = tr.mode == "v2"
 if v2:

@@ -280,7 +280,8 @@ def degree_histogram(db, key: str | None = None) -> go.Figure:
                                      line=dict(color=PALETTE[i % len(PALETTE)], width=1.5), marker=dict(size=4),
                                      hovertemplate=f"{label}<br>%{{x}} children: %{{y:.1%}} of parents<extra></extra>"))
         fig.update_layout(showlegend=len(series) <= 8, legend=dict(orientation="h", y=-0.25, yanchor="top"))
-    title = "Children per parent row" + (" — all foreign keys" if key is None else f" — {series[0][0]}" if series else "")
+    title = "Children per parent row" + ("<br><sup>all foreign keys</sup>" if key is None
+                                         else f"<br><sup>{series[0][0]}</sup>" if series else "")
     return _style(fig, title, "children per parent row",
                   "share of parent rows" if len(series) > 1 else "parent rows", height=420)
 
@@ -297,7 +298,7 @@ def degree_ccdf(db, key: str | None = None) -> go.Figure:
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")
     fig.update_layout(showlegend=1 < len(fig.data) <= 8, legend=dict(orientation="h", y=-0.25, yanchor="top"))
-    return _style(fig, "Complementary CDF of children per parent (log-log)", "children k",
+    return _style(fig, "CCDF of children per parent<br><sup>P(children ≥ k), log-log</sup>", "children k",
                   "P(children ≥ k)", height=420)
 
 
