@@ -174,8 +174,18 @@ def table_overview(db) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def missing_count(s: pd.Series) -> int:
+    """Missing cells of a column (NaN of a float column without pandas' per-call costs)."""
+    dtype = s.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return int(np.isnan(s.to_numpy()).sum())
+    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+        return 0
+    return int(s.isna().sum())
+
+
 def missing_share(series: pd.Series) -> float:
-    return float(series.isna().mean()) if len(series) else 0.0
+    return missing_count(series) / len(series) if len(series) else 0.0
 
 
 def column_summary(db, table: str) -> pd.DataFrame:
@@ -570,16 +580,6 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _missing_count(s: pd.Series) -> int:
-    """Missing cells of a column: NaN of a float column without pandas' per-call costs."""
-    dtype = s.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind == "f":
-        return int(np.isnan(s.to_numpy()).sum())
-    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
-        return 0
-    return int(s.isna().sum())
-
-
 def _seconds(db) -> float:
     total = float(dict(db.trace.timings).get("total", 0.0) or 0.0)
     return total if total > 0 else float("nan")
@@ -610,7 +610,7 @@ def database_figures(db, seconds: float | None = None) -> dict[str, float]:
             n_cat += t.columns[col].kind in ("categorical", "text", "boolean")
             s = t.df[col]
             cells += len(s)
-            missing += _missing_count(s)
+            missing += missing_count(s)
     degrees = [fk_degrees(db, k) for k in fk_keys(db)]
     tops = [top_share(d) for d in degrees]
     tops = [v for v in tops if np.isfinite(v)]

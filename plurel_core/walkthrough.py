@@ -342,19 +342,24 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _generations(g) -> list[tuple[int, list[str]]]:
+    """The schema graph's topological generations in order, each one's tables by node id."""
+    gens: dict[int, list[str]] = {}
+    for name, d in g.nodes(data=True):
+        gens.setdefault(int(d["generation"]), []).append(name)
+    return [(gen, sorted(gens[gen], key=lambda n: g.nodes[n]["node_id"])) for gen in sorted(gens)]
+
+
 def schema_steps(db: Database) -> list[SchemaStep]:
     """One step per topological generation of the schema DAG, then entity vs activity."""
     tr = db.trace
     g = tr.schema_graph
-    generations: dict[int, list[str]] = {}
-    for name, d in g.nodes(data=True):
-        generations.setdefault(int(d["generation"]), []).append(name)
     params = ", ".join(f"{k} = {_fmt(v)}" for k, v in tr.table_layout_params.items()) or "none"
     facts = {"layout": tr.table_layout, "layout parameters": params, "tables": str(g.number_of_nodes()),
              "foreign keys": str(g.number_of_edges())}
     steps, shown = [], []
-    for gen in sorted(generations):
-        new = sorted(generations[gen], key=lambda n: g.nodes[n]["node_id"])
+    generations = _generations(g)
+    for gen, new in generations:
         shown = shown + new
         if gen == 0:
             caption = (f"Stage 1 draws the schema as a connected DAG of {g.number_of_nodes()} tables with the "
@@ -378,7 +383,7 @@ def schema_steps(db: Database) -> list[SchemaStep]:
                f"({_names(entity)}, blue). Each then draws its row count from its kind's prior, here shrunk to "
                f"{TOY_ROWS[0]}-{TOY_ROWS[1]} rows (the paper: 500-1000 entity, 2000-5000 activity rows).")
     steps.append(SchemaStep("schema", "Schema: entity and activity tables", caption,
-                            {**facts, "rows": rows}, graph=g, generation=max(generations), shown=list(shown),
+                            {**facts, "rows": rows}, graph=g, generation=generations[-1][0], shown=list(shown),
                             new=[], kinds_shown=True))
     return steps
 

@@ -36,6 +36,7 @@ from plurel_core.walkthrough import (
     _clamp,
     _diagonal,
     _fmt,
+    _generations,
     _names,
     block_at_level,
     cluster_at_level,
@@ -204,17 +205,14 @@ def v2_schema_steps(db: Database) -> list[SchemaStep]:
     """Stage 1 (v2): one step per topological generation of the table DAG, then roles and rows."""
     tr, cfg = db.trace, db.config
     g = tr.schema_graph
-    gens: dict[int, list[str]] = {}
-    for name, d in g.nodes(data=True):
-        gens.setdefault(int(d["generation"]), []).append(name)
     self_trees = [n for n, d in g.nodes(data=True) if d.get("self_tree")]
     params = ", ".join(f"{k} = {_fmt(v)}" for k, v in tr.table_layout_params.items()) or "none"
     keys = {f"{c}.{col}": p for c, t in db.tables.items() for col, p in t.fkey_col_to_pkey_table.items()}
     facts = {"layout": tr.table_layout, "layout trace": params, "tables": str(g.number_of_nodes()),
              "keys": str(len(keys)), "self-trees": _names(self_trees) if self_trees else "none"}
     steps, shown = [], []
-    for gen in sorted(gens):
-        new = sorted(gens[gen], key=lambda n: g.nodes[n]["node_id"])
+    generations = _generations(g)
+    for gen, new in generations:
         shown = shown + new
         if gen == 0:
             caption = (f"Stage 1 draws the table layout first ({tr.table_layout}), then the table count "
@@ -249,7 +247,7 @@ def v2_schema_steps(db: Database) -> list[SchemaStep]:
                f"{_range_text(cfg.get('v2_schema.event_rows'))} for event tables in this toy (the authors: 500-1000 "
                f"and 10k-30k).")
     steps.append(SchemaStep("v2_schema", "Schema plan: static and event tables", caption, {**facts, "rows": rows},
-                            graph=g, generation=max(gens), shown=list(shown), new=[], kinds_shown=True,
+                            graph=g, generation=generations[-1][0], shown=list(shown), new=[], kinds_shown=True,
                             labels=("static table", "event table"), self_trees=self_trees))
     return steps
 

@@ -193,3 +193,18 @@ def assert_same_tables(a: pc.Database, b: pc.Database) -> None:
         assert list(t.df.dtypes) == list(other.dtypes)
         assert np.array_equal(pd.util.hash_pandas_object(t.df).to_numpy(),
                               pd.util.hash_pandas_object(other).to_numpy()), name
+
+
+def drawn_links(fig) -> tuple[dict[int, int], dict[float, int]]:
+    """Read a walkthrough bipartite figure (``walk_plots.links_figure``) back: {child row: parent
+    row} from its line segments (child point, parent point, gap), and the child dots' rows by y."""
+    dots = [t for t in fig.data if t.type == "scatter" and t.mode == "markers"]
+    y_parent = {round(y, 6): i for i, y in enumerate(dots[0].y)}
+    y_child = {round(y, 6): i for i, y in enumerate(dots[1].y)}
+    drawn = {}
+    for t in fig.data:
+        if t.type == "scatter" and t.mode == "lines":
+            ys = list(t.y)
+            for k in range(0, len(ys), 3):
+                drawn[y_child[round(ys[k], 6)]] = y_parent[round(ys[k + 1], 6)]
+    return drawn, y_child

@@ -8,7 +8,7 @@ import re
 import networkx as nx
 import numpy as np
 import pytest
-from core_helpers import assert_same_tables
+from core_helpers import assert_same_tables, drawn_links
 from streamlit.testing.v1 import AppTest
 
 import plurel_core as pc
@@ -324,15 +324,7 @@ def test_v2_links_figure_draws_the_edges_and_the_nulls():
     for fk in db.trace.links:
         step = wt2.v2_link_steps(db, fk)[-1]
         fig = walk_plots.links_figure(step)
-        dots = [t for t in fig.data if t.type == "scatter" and t.mode == "markers"]
-        y_parent = {round(y, 6): i for i, y in enumerate(dots[0].y)}
-        y_child = {round(y, 6): i for i, y in enumerate(dots[1].y)}
-        drawn = {}
-        for t in fig.data:
-            if t.type == "scatter" and t.mode == "lines":
-                ys = list(t.y)
-                for k in range(0, len(ys), 3):
-                    drawn[y_child[round(ys[k], 6)]] = y_parent[round(ys[k + 1], 6)]
+        drawn, y_child = drawn_links(fig)
         idx = step.parent_index
         assert drawn == {i: int(p) for i, p in enumerate(idx) if p >= 0}
         marked = [t for t in fig.data if t.name == "null reference"]

@@ -9,7 +9,7 @@ import re
 import networkx as nx
 import numpy as np
 import pytest
-from core_helpers import assert_same_tables
+from core_helpers import assert_same_tables, drawn_links
 from streamlit.testing.v1 import AppTest
 
 import plurel_core as pc
@@ -277,15 +277,7 @@ def test_bipartite_figure_draws_exactly_the_parent_index():
         step = next(s for s in wt.link_steps(db, fk) if isinstance(s, wt.LinkStep))
         assert np.array_equal(step.parent_index, lt.parent_index)
         fig = walk_plots.links_figure(step)
-        dots = [t for t in fig.data if t.type == "scatter" and t.mode == "markers"]
-        y_parent = {round(y, 6): i for i, y in enumerate(dots[0].y)}
-        y_child = {round(y, 6): i for i, y in enumerate(dots[1].y)}
-        drawn = {}
-        for t in fig.data:
-            if t.type == "scatter" and t.mode == "lines":
-                ys = list(t.y)
-                for k in range(0, len(ys), 3):  # child point, parent point, gap
-                    drawn[y_child[round(ys[k], 6)]] = y_parent[round(ys[k + 1], 6)]
+        drawn, _ = drawn_links(fig)
         assert drawn == {i: int(p) for i, p in enumerate(lt.parent_index)}
 
 
