@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import networkx as nx
 import numpy as np
 import pytest
 from core_helpers import assert_same_tables, drawn_links
-from streamlit.testing.v1 import AppTest
 
 import plurel_core as pc
 from plurel_core import stats, walk_plots
@@ -20,6 +18,7 @@ from plurel_core.v2.columns import Binning
 from plurel_core.v2.links import cluster_digits
 from plurel_core.v2.timestamps import split_timestamps
 from tests.test_app import make_app, no_exception
+from tests.test_walkthrough import check_step
 
 V2 = pc.Config.preset("v2")
 PAGE = "pages/how_its_made.py"
@@ -356,20 +355,6 @@ def test_every_v2_step_has_its_figures():
 
 
 # --- the page ------------------------------------------------------------------------------------
-def check_step(at: AppTest, steps: list, i: int) -> None:
-    no_exception(at)
-    step = steps[i - 1]
-    assert at.slider(key="hm_step").value == i
-    assert at.subheader[0].value == f"{i}/{len(steps)} · {step.title}"
-    assert any(m.value == step.caption for m in at.markdown)
-    assert any(c.value == step.stage_label for c in at.caption)
-    charts = at.get("plotly_chart")
-    figures = walk_plots.figures(step)
-    assert len(charts) == len(figures)
-    for chart, fig in zip(charts, figures):
-        assert json.loads(chart.proto.spec)["layout"]["title"]["text"] == fig.layout.title.text
-
-
 def test_the_page_walks_the_v2_design():
     at = make_app(preset="v2", seed=1).run()
     at.switch_page(PAGE).run()

@@ -336,6 +336,21 @@ def page_steps(at: AppTest) -> list[wt.Step]:
     return wt.walkthrough(ss["hm_db"], fk=fk, table=ss["hm_table"], level=level)
 
 
+def check_step(at: AppTest, steps: list, i: int) -> None:
+    """The page shows step i of ``steps``: slider, title, caption, stage label and every figure."""
+    no_exception(at)
+    step = steps[i - 1]
+    assert at.slider(key="hm_step").value == i
+    assert at.subheader[0].value == f"{i}/{len(steps)} · {step.title}"
+    assert any(m.value == step.caption for m in at.markdown)
+    assert any(c.value == step.stage_label for c in at.caption)
+    charts = at.get("plotly_chart")
+    figures = walk_plots.figures(step)
+    assert len(charts) == len(figures)
+    for chart, fig in zip(charts, figures):
+        assert json.loads(chart.proto.spec)["layout"]["title"]["text"] == fig.layout.title.text
+
+
 @pytest.mark.parametrize("preset", PAPER_PRESETS)
 def test_every_step_renders_for_every_preset(preset):
     at = make_app(preset=preset, seed=0).run()
@@ -348,17 +363,10 @@ def test_every_step_renders_for_every_preset(preset):
     assert_same_tables(db, pc.generate(wt.toy_config(cfg), seed))
     steps = page_steps(at)
     assert int(at.slider(key="hm_step").max) == len(steps)
-    for i, step in enumerate(steps, start=1):
+    for i in range(1, len(steps) + 1):
         if i > 1:
             at.slider(key="hm_step").set_value(i).run()
-        no_exception(at)
-        assert at.subheader[0].value == f"{i}/{len(steps)} · {step.title}"
-        assert any(m.value == step.caption for m in at.markdown)
-        charts = at.get("plotly_chart")
-        figures = walk_plots.figures(step)
-        assert len(charts) == len(figures)
-        for chart, fig in zip(charts, figures):
-            assert json.loads(chart.proto.spec)["layout"]["title"]["text"] == fig.layout.title.text
+        check_step(at, steps, i)
     at.button(key="hm_prev").click().run()
     assert at.slider(key="hm_step").value == len(steps) - 1
     at.button(key="hm_next").click().run()
